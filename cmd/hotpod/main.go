@@ -1,0 +1,25 @@
+// hotpod is the CLI: see `hotpod --help`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hotpod/hotpod/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	dir, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hotpod:", err)
+		os.Exit(1)
+	}
+	code := cli.Main(ctx, cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Dir: dir}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,383 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hotpod/hotpod/internal/agent"
+	"github.com/hotpod/hotpod/internal/agentapi"
+	"github.com/hotpod/hotpod/internal/delta"
+	"github.com/klauspost/compress/zstd"
+)
+
+const token = "s3cret"
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func read(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type fixture struct {
+	sup    *agent.Supervisor
+	client *agentapi.Client
+	port   int
+	bin    string
+	out    *syncBuffer
+}
+
+// start runs a supervisor of child-v1 (serving HTTP on a free port, with a tcp probe) behind the
+// control API.
+func start(t *testing.T, env ...string) *fixture {
+	t.Helper()
+	f := &fixture{port: freePort(t), bin: filepath.Join(t.TempDir(), "app"), out: &syncBuffer{}}
+	copyFile(t, childV1, f.bin)
+	probe, err := agent.ParseProbe("tcp:" + strconv.Itoa(f.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sup, err = agent.New(agent.Config{
+		Command: []string{f.bin}, Env: append([]string{"PORT=" + strconv.Itoa(f.port)}, env...),
+		Grace: 5 * time.Second, Probe: probe, Stdout: f.out, Stderr: f.out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sup.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.sup.Shutdown(0) })
+	srv := httptest.NewServer(agent.Handler(f.sup, token))
+	t.Cleanup(srv.Close)
+	f.client = &agentapi.Client{Base: srv.URL, Token: token}
+	return f
+}
+
+func (f *fixture) get(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(f.port))
+	if err != nil {
+		t.Fatalf("app not answering: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func (f *fixture) waitReady(t *testing.T) agentapi.Status {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := f.client.Status(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == agentapi.StateReady || st.State == agentapi.StateExited || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+var waitReady = agentapi.UpdateParams{Wait: agentapi.WaitReady, Timeout: 30 * time.Second}
+
+func TestUpdateSwapsBinaryAndRestarts(t *testing.T) {
+	v1, v2 := read(t, childV1), read(t, childV2)
+	patches := map[string][]byte{"raw": delta.EncodeRaw(v2)}
+	var err error
+	if patches["delta"], err = delta.Encode(v1, v2, zstd.SpeedBetterCompression); err != nil {
+		t.Fatal(err)
+	}
+	if patches["full"], err = delta.Encode(nil, v2, zstd.SpeedFastest); err != nil {
+		t.Fatal(err)
+	}
+	for kind, patch := range patches {
+		t.Run(kind, func(t *testing.T) {
+			f := start(t)
+			before := f.waitReady(t)
+			if before.State != agentapi.StateReady || before.SHA256 != delta.Sum(v1).String() {
+				t.Fatalf("before: %+v", before)
+			}
+			if got := f.get(t); got != "v1" {
+				t.Fatalf("before update app says %q", got)
+			}
+			res, err := f.client.Update(t.Context(), patch, waitReady)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.State != agentapi.StateReady || res.SHA256 != delta.Sum(v2).String() || res.Restarts != 1 || res.PID == before.PID {
+				t.Fatalf("after: %+v", res)
+			}
+			if got := f.get(t); got != "v2" {
+				t.Fatalf("after update app says %q", got)
+			}
+			if !bytes.Equal(read(t, f.bin), v2) {
+				t.Fatal("binary on disk is not v2")
+			}
+			entries, _ := os.ReadDir(filepath.Dir(f.bin))
+			if len(entries) != 1 {
+				t.Fatalf("left-over files beside the binary: %v", entries)
+			}
+		})
+	}
+}
+
+func TestBadPatchKeepsOldRunning(t *testing.T) {
+	v1, v2 := read(t, childV1), read(t, childV2)
+	good, err := delta.Encode(v1, v2, zstd.SpeedBetterCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherBase, err := delta.Encode(v2, v1, zstd.SpeedBetterCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	corrupt := bytes.Clone(good)
+	corrupt[len(corrupt)/2] ^= 0xff
+	rawCorrupt := delta.EncodeRaw(v2)
+	rawCorrupt[len(rawCorrupt)-100] ^= 0x01
+	cases := []struct {
+		name  string
+		patch []byte
+		code  int
+		msg   string
+	}{
+		{"truncated", good[:len(good)-10], 400, "corrupt"},
+		{"truncated-header", good[:20], 400, "truncated"},
+		{"corrupt", corrupt, 400, "corrupt"},
+		{"raw-bit-flip", rawCorrupt, 400, "SHA-256"},
+		{"wrong-base", otherBase, 409, "another base"},
+		{"not-a-patch", []byte("hello"), 400, "truncated"},
+		{"empty", []byte{}, 400, "truncated"},
+	}
+	f := start(t)
+	before := f.waitReady(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := f.client.Update(t.Context(), c.patch, waitReady)
+			var ae *agentapi.APIError
+			if !errors.As(err, &ae) || ae.Code != c.code || !strings.Contains(ae.Message, c.msg) {
+				t.Fatalf("got %v, want %d with %q", err, c.code, c.msg)
+			}
+			after := f.waitReady(t)
+			if after.PID != before.PID || after.SHA256 != before.SHA256 || after.Restarts != 0 || after.State != agentapi.StateReady {
+				t.Fatalf("state changed: before %+v after %+v", before, after)
+			}
+			if got := f.get(t); got != "v1" {
+				t.Fatalf("app says %q", got)
+			}
+			if !bytes.Equal(read(t, f.bin), v1) {
+				t.Fatal("binary on disk changed")
+			}
+		})
+	}
+}
+
+func TestWrongTokenIsRefused(t *testing.T) {
+	f := start(t)
+	before := f.waitReady(t)
+	for _, tok := range []string{"", "wrong", token + "x"} {
+		bad := &agentapi.Client{Base: f.client.Base, Token: tok}
+		_, err := bad.Update(t.Context(), delta.EncodeRaw(read(t, childV2)), waitReady)
+		var ae *agentapi.APIError
+		if !errors.As(err, &ae) || ae.Code != http.StatusUnauthorized {
+			t.Fatalf("token %q: update got %v, want 401", tok, err)
+		}
+		if _, err := bad.Restart(t.Context(), waitReady); !errors.As(err, &ae) || ae.Code != http.StatusUnauthorized {
+			t.Fatalf("token %q: restart got %v, want 401", tok, err)
+		}
+		if _, err := bad.Status(t.Context()); !errors.As(err, &ae) || ae.Code != http.StatusUnauthorized {
+			t.Fatalf("token %q: status got %v, want 401", tok, err)
+		}
+	}
+	after := f.waitReady(t)
+	if after.PID != before.PID || after.SHA256 != before.SHA256 || after.Restarts != 0 {
+		t.Fatalf("state changed: before %+v after %+v", before, after)
+	}
+}
+
+func TestCrashKeepsAgentAndNextBinaryRuns(t *testing.T) {
+	f := start(t, "CRASH=3")
+	st := f.waitReady(t)
+	if st.State != agentapi.StateExited || st.ExitCode == nil || *st.ExitCode != 3 {
+		t.Fatalf("want exited with 3, got %+v", st)
+	}
+	if !strings.Contains(strings.Join(st.LastOutput, "\n"), "boom") {
+		t.Fatalf("last output %q lacks the crash message", st.LastOutput)
+	}
+	// The agent still answers and takes a new binary; it crashes the same way (same env),
+	// and the result says so instead of hanging.
+	res, err := f.client.Update(t.Context(), delta.EncodeRaw(read(t, childV2)), waitReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.State != agentapi.StateExited || res.ExitCode == nil || *res.ExitCode != 3 || res.SHA256 != delta.Sum(read(t, childV2)).String() {
+		t.Fatalf("after update: %+v", res)
+	}
+}
+
+func TestEventsReportStartReadyExit(t *testing.T) {
+	f := start(t)
+	f.waitReady(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	events := make(chan agentapi.Event, 16)
+	go f.client.Events(ctx, func(e agentapi.Event) { events <- e })
+	next := func() agentapi.Event {
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(30 * time.Second):
+			t.Fatal("no event")
+		}
+		return agentapi.Event{}
+	}
+	if e := next(); e.Type != "status" || e.Status == nil || e.Status.State != agentapi.StateReady {
+		t.Fatalf("first event %+v", e)
+	}
+	if _, err := f.client.Restart(t.Context(), waitReady); err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for len(types) < 3 {
+		types = append(types, next().Type)
+	}
+	if strings.Join(types, ",") != "stopped,started,ready" {
+		t.Fatalf("events %v", types)
+	}
+	// The app exiting on its own is reported with its code.
+	f.sup.Signal(syscall.SIGTERM)
+	e := next()
+	if e.Type != "exited" || e.ExitCode == nil || *e.ExitCode != 0 {
+		t.Fatalf("event %+v", e)
+	}
+}
+
+func TestLogsStreamAppOutput(t *testing.T) {
+	f := start(t)
+	f.waitReady(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var got syncBuffer
+	go f.client.Logs(ctx, &got)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(got.String(), "got hangup") {
+		f.sup.Signal(syscall.SIGHUP) // the child prints a line for each
+		if time.Now().After(deadline) {
+			t.Fatalf("log stream has %q; passthrough %q", got.String(), f.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(f.out.String(), "started v1") {
+		t.Fatalf("passthrough output %q", f.out.String())
+	}
+}
+
+// The agent as a process: signals forwarded, the app's exit code passed through.
+func TestAgentProcessForwardsSignalsAndExitCode(t *testing.T) {
+	cases := []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGTERM, 7}, {syscall.SIGINT, 7}, {syscall.SIGQUIT, 7}}
+	for _, c := range cases {
+		t.Run(c.sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			bin := filepath.Join(dir, "app")
+			copyFile(t, childV1, bin)
+			addr := filepath.Join(dir, "addr")
+			var out syncBuffer
+			cmd := exec.Command(agentBin, "--listen", "127.0.0.1:0", "--addr-file", addr, "--", bin)
+			cmd.Env = append(os.Environ(), "HOTPOD_TOKEN="+token, "EXIT_ON_TERM="+strconv.Itoa(c.code))
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			waitFor(t, func() bool { return strings.Contains(out.String(), "started v1") })
+			cmd.Process.Signal(syscall.SIGHUP)
+			waitFor(t, func() bool { return strings.Contains(out.String(), "got hangup") })
+			cmd.Process.Signal(c.sig)
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != c.code {
+				t.Fatalf("agent exit: %v, want code %d; output:\n%s", err, c.code, out.String())
+			}
+			if !strings.Contains(out.String(), "got "+sigName(c.sig)) {
+				t.Fatalf("app did not get %v:\n%s", c.sig, out.String())
+			}
+		})
+	}
+}
+
+func sigName(s syscall.Signal) string { return s.String() }
+
+func TestAgentRefusesNonLoopbackAndMissingToken(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  string
+		msg  string
+	}{
+		{[]string{"--listen", "0.0.0.0:0", "--", childV1}, "HOTPOD_TOKEN=x", "loopback"},
+		{[]string{"--", childV1}, "HOTPOD_TOKEN=", "no session token"},
+		{[]string{}, "HOTPOD_TOKEN=x", "no command"},
+		{[]string{"--ready", "udp:1", "--", childV1}, "HOTPOD_TOKEN=x", "ready probe"},
+		{[]string{"--stop-signal", "FOO", "--", childV1}, "HOTPOD_TOKEN=x", "stop signal"},
+	}
+	for _, c := range cases {
+		cmd := exec.Command(agentBin, c.args...)
+		cmd.Env = append(os.Environ(), c.env)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), c.msg) {
+			t.Errorf("%v: err %v, output %q; want exit 2 with %q", c.args, err, out, c.msg)
+		}
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,165 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hotpod/hotpod/internal/agentapi"
+	"github.com/hotpod/hotpod/internal/delta"
+)
+
+// ErrBadPatch wraps every reason a patch is refused before anything changed: truncated, corrupt,
+// made against another base.
+var ErrBadPatch = errors.New("patch refused")
+
+// ErrNoSpace says the new binary could not be written; the old one keeps running.
+var ErrNoSpace = errors.New("no space left for the new binary")
+
+// Update applies patch to the running binary, swaps the result in and restarts the app. On any
+// error before the swap, nothing has changed: the old binary keeps running.
+func (s *Supervisor) Update(p agentapi.UpdateParams, patch []byte) (agentapi.UpdateResult, error) {
+	s.swap.Lock()
+	defer s.swap.Unlock()
+	t0 := time.Now()
+	h, err := delta.ParseHeader(patch)
+	if err != nil {
+		return agentapi.UpdateResult{}, fmt.Errorf("%w: %w", ErrBadPatch, err)
+	}
+	var base []byte
+	if h.Kind == delta.Delta {
+		s.mu.Lock()
+		cur := s.sha
+		s.mu.Unlock()
+		if h.Base != cur {
+			return agentapi.UpdateResult{}, fmt.Errorf("%w: %w (it was made against %.12s; this agent runs %.12s): send the whole binary",
+				ErrBadPatch, delta.ErrWrongBase, h.Base, cur)
+		}
+		if base, err = os.ReadFile(s.cfg.Binary); err != nil {
+			return agentapi.UpdateResult{}, fmt.Errorf("read the running binary: %w", err)
+		}
+	}
+	target, err := delta.Apply(base, patch)
+	if err != nil {
+		return agentapi.UpdateResult{}, fmt.Errorf("%w: %w", ErrBadPatch, err)
+	}
+	old, err := s.install(target)
+	if err != nil {
+		return agentapi.UpdateResult{}, err
+	}
+	applied := time.Since(t0)
+	s.mu.Lock()
+	prevSHA, prevSize := s.sha, s.size
+	s.sha, s.size = h.Target, int64(len(target))
+	s.mu.Unlock()
+	res, err := s.restart(p)
+	if err != nil && old != "" {
+		// The new binary does not start at all (wrong architecture, say): put the old one back.
+		if rerr := os.Rename(old, s.cfg.Binary); rerr == nil {
+			s.mu.Lock()
+			s.sha, s.size = prevSHA, prevSize
+			s.startLocked() //nolint:errcheck // best effort: the old binary ran before
+			s.mu.Unlock()
+			old = ""
+		}
+	}
+	if old != "" {
+		os.Remove(old)
+	}
+	res.ApplyMS = agentapi.Ms(applied)
+	return res, err
+}
+
+// install writes target beside the binary and renames it over the binary. It returns the name of
+// a hard link that keeps the old binary's inode alive: freeing a large file while the old process
+// exits costs tens of milliseconds of the restart, so it is removed after the new process runs.
+func (s *Supervisor) install(target []byte) (old string, err error) {
+	dir, name := filepath.Split(s.cfg.Binary)
+	tmp := filepath.Join(dir, "."+name+".hotpod-new")
+	mode := os.FileMode(0o755)
+	if fi, err := os.Stat(s.cfg.Binary); err == nil {
+		mode = fi.Mode().Perm() | 0o100
+	}
+	if err := writeFileSync(tmp, target, mode); err != nil {
+		os.Remove(tmp)
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return "", fmt.Errorf("%w in %s (%d bytes needed): the old binary keeps running; free space or give the volume more", ErrNoSpace, dir, len(target))
+		}
+		return "", fmt.Errorf("write the new binary beside the old one in %s: %w", dir, err)
+	}
+	old = filepath.Join(dir, "."+name+".hotpod-old")
+	os.Remove(old)
+	if os.Link(s.cfg.Binary, old) != nil {
+		old = ""
+	}
+	if err := os.Rename(tmp, s.cfg.Binary); err != nil {
+		os.Remove(tmp)
+		if old != "" {
+			os.Remove(old)
+		}
+		return "", fmt.Errorf("swap in the new binary: %w", err)
+	}
+	return old, nil
+}
+
+func writeFileSync(path string, b []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(path, mode) // umask may have narrowed it
+}
+
+// Restart stops the app and starts the binary again.
+func (s *Supervisor) Restart(p agentapi.UpdateParams) (agentapi.UpdateResult, error) {
+	s.swap.Lock()
+	defer s.swap.Unlock()
+	return s.restart(p)
+}
+
+func (s *Supervisor) restart(p agentapi.UpdateParams) (agentapi.UpdateResult, error) {
+	t0 := time.Now()
+	s.stop(s.cfg.StopSignal)
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return agentapi.UpdateResult{Status: s.Status()}, errors.New("the agent is shutting down")
+	}
+	err := s.startLocked()
+	if err == nil {
+		s.restarts++
+	}
+	proc := s.proc
+	s.mu.Unlock()
+	res := agentapi.UpdateResult{RestartMS: agentapi.Ms(time.Since(t0))}
+	if err != nil {
+		res.Status = s.Status()
+		return res, err
+	}
+	if p.Wait == agentapi.WaitReady {
+		select {
+		case <-proc.ready:
+			s.mu.Lock()
+			res.ReadyMS = agentapi.Ms(proc.readyAt.Sub(proc.start))
+			s.mu.Unlock()
+		case <-proc.exited:
+		case <-time.After(p.Timeout):
+		}
+	}
+	res.Status = s.Status()
+	return res, nil
+}

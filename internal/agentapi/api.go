@@ -1,0 +1,131 @@
+// Package agentapi is the wire contract between the hotpod CLI and the agent: paths, the
+// authentication header, and the JSON documents both sides exchange. It also holds the CLI's
+// client. Standard library only: the agent imports it.
+package agentapi
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Paths of the agent's control API. Every request carries the session token.
+const (
+	PathStatus  = "/v1/status"  // GET: Status
+	PathUpdate  = "/v1/update"  // POST body = a delta.Patch; query: UpdateParams; reply: UpdateResult
+	PathRestart = "/v1/restart" // POST; query: UpdateParams (wait, timeout); reply: UpdateResult
+	PathEvents  = "/v1/events"  // GET: newline-delimited Events, the current state first
+	PathLogs    = "/v1/logs"    // GET: the app's output as it is written
+)
+
+// TokenHeader carries the session token as "Bearer <token>".
+const TokenHeader = "Authorization"
+
+// State of the supervised app.
+type State string
+
+const (
+	StateStarting State = "starting" // process started, readiness probe not yet passed
+	StateReady    State = "ready"    // probe passed (or no probe configured)
+	StateExited   State = "exited"   // exited on its own; the agent waits for the next binary
+	StateStopped  State = "stopped"  // stopped by the agent (shutdown)
+)
+
+// Status is the agent's answer to PathStatus.
+type Status struct {
+	SHA256   string `json:"sha256"` // of the binary on disk, which is the one running
+	Size     int64  `json:"size"`
+	PID      int    `json:"pid,omitempty"`
+	State    State  `json:"state"`
+	Restarts int    `json:"restarts"`
+	ExitCode *int   `json:"exit_code,omitempty"`
+	// LastOutput holds the app's last lines once it has exited, so a crash can be shown.
+	LastOutput []string `json:"last_output,omitempty"`
+	Binary     string   `json:"binary"`
+}
+
+// Wait says how long an update or restart request blocks before it answers.
+type Wait string
+
+const (
+	WaitStarted Wait = "started" // answer once the new process runs
+	WaitReady   Wait = "ready"   // answer once the probe passes or the process exits
+)
+
+// UpdateParams are the query parameters of PathUpdate and PathRestart.
+type UpdateParams struct {
+	Wait    Wait
+	Timeout time.Duration // bound on the Wait; the agent answers with the state it reached
+}
+
+// DefaultTimeout bounds a wait for readiness when the client names none.
+const DefaultTimeout = 60 * time.Second
+
+// MaxTimeout is the longest wait a client may ask for.
+const MaxTimeout = 10 * time.Minute
+
+// Encode writes p as query parameters.
+func (p UpdateParams) Encode() string {
+	v := url.Values{}
+	if p.Wait != "" {
+		v.Set("wait", string(p.Wait))
+	}
+	if p.Timeout > 0 {
+		v.Set("timeout_ms", strconv.FormatInt(p.Timeout.Milliseconds(), 10))
+	}
+	return v.Encode()
+}
+
+// ParseUpdateParams reads the query of an update or restart request.
+func ParseUpdateParams(q url.Values) (UpdateParams, error) {
+	p := UpdateParams{Wait: WaitStarted, Timeout: DefaultTimeout}
+	switch w := Wait(q.Get("wait")); w {
+	case "":
+	case WaitStarted, WaitReady:
+		p.Wait = w
+	default:
+		return p, fmt.Errorf("wait=%q: want %q or %q", w, WaitStarted, WaitReady)
+	}
+	if s := q.Get("timeout_ms"); s != "" {
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || ms <= 0 || time.Duration(ms)*time.Millisecond > MaxTimeout {
+			return p, fmt.Errorf("timeout_ms=%q: want a whole number of milliseconds from 1 to %d", s, MaxTimeout.Milliseconds())
+		}
+		p.Timeout = time.Duration(ms) * time.Millisecond
+	}
+	return p, nil
+}
+
+// UpdateResult answers PathUpdate and PathRestart: what the agent did and how long each step took.
+type UpdateResult struct {
+	Status
+	// ApplyMS: decoding, verifying and writing the new binary beside the old one.
+	ApplyMS float64 `json:"apply_ms"`
+	// RestartMS: from the stop signal to the old process until the new one runs.
+	RestartMS float64 `json:"restart_ms"`
+	// ReadyMS: from the new process's start until the probe passed (0 without a probe or
+	// when it did not pass).
+	ReadyMS float64 `json:"ready_ms"`
+}
+
+// Event is one line of PathEvents.
+type Event struct {
+	Type     string    `json:"type"` // "status" (first line), "started", "ready", "exited"
+	Time     time.Time `json:"time"`
+	PID      int       `json:"pid,omitempty"`
+	SHA256   string    `json:"sha256,omitempty"`
+	ExitCode *int      `json:"exit_code,omitempty"`
+	// AfterMS is, for "ready", the time since start; for "exited", the time the process ran.
+	AfterMS    float64  `json:"after_ms,omitempty"`
+	LastOutput []string `json:"last_output,omitempty"`
+	Status     *Status  `json:"status,omitempty"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Ms converts a duration to fractional milliseconds for the JSON documents.
+func Ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,98 @@
+// Package build compiles the app with the developer's own go command and GOCACHE, for the
+// platform the app runs on.
+package build
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Options are the user's build settings.
+type Options struct {
+	GOOS, GOARCH string
+	LDFlags      string // passed as -ldflags; hotpod adds nothing
+	GCFlags      string
+	Tags         string
+	// Env is extra environment (GOFLAGS, GOPRIVATE...) on top of the process's own.
+	Env []string
+}
+
+// Result is one successful build.
+type Result struct {
+	Path     string
+	Duration time.Duration
+}
+
+// Error is a failed build: Output holds the compiler's messages (file:line: ...).
+type Error struct {
+	Output string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Output != "" {
+		return e.Output
+	}
+	return e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Builder compiles one main package.
+type Builder struct {
+	Dir     string // where the go command runs (the module)
+	Package string // import path or ./relative path
+	Options Options
+}
+
+// Build compiles into out. Cancelling ctx stops the compiler (a newer edit arrived).
+func (b *Builder) Build(ctx context.Context, out string) (Result, error) {
+	args := []string{"build", "-trimpath", "-o", out}
+	if b.Options.LDFlags != "" {
+		args = append(args, "-ldflags", b.Options.LDFlags)
+	}
+	if b.Options.GCFlags != "" {
+		args = append(args, "-gcflags", b.Options.GCFlags)
+	}
+	if b.Options.Tags != "" {
+		args = append(args, "-tags", b.Options.Tags)
+	}
+	args = append(args, b.Package)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = b.Dir
+	cmd.Env = append(os.Environ(), b.Env()...)
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	t := time.Now()
+	err := cmd.Run()
+	d := time.Since(t)
+	if ctx.Err() != nil {
+		return Result{}, ctx.Err()
+	}
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			return Result{}, fmt.Errorf("run go build: %w (is the Go toolchain on PATH?)", err)
+		}
+		return Result{}, &Error{Output: strings.TrimRight(output.String(), "\n"), Err: err}
+	}
+	return Result{Path: out, Duration: d}, nil
+}
+
+// Env is the environment the build adds: a static binary for the target platform.
+func (b *Builder) Env() []string {
+	env := []string{"CGO_ENABLED=0"}
+	if b.Options.GOOS != "" {
+		env = append(env, "GOOS="+b.Options.GOOS)
+	}
+	if b.Options.GOARCH != "" {
+		env = append(env, "GOARCH="+b.Options.GOARCH)
+	}
+	return append(env, b.Options.Env...)
+}

@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hotpod/hotpod/internal/agentbin"
+	"github.com/hotpod/hotpod/internal/build"
+	"github.com/hotpod/hotpod/internal/devloop"
+	"github.com/hotpod/hotpod/internal/gopkg"
+	"github.com/hotpod/hotpod/internal/local"
+	"github.com/hotpod/hotpod/internal/report"
+	"github.com/hotpod/hotpod/internal/ship"
+	"github.com/hotpod/hotpod/internal/watch"
+)
+
+type devFlags struct {
+	local        bool
+	ready        string
+	output       string
+	ship         string
+	ldflags      string
+	gcflags      string
+	tags         string
+	debounce     time.Duration
+	readyTimeout time.Duration
+	grace        time.Duration
+}
+
+func runDev(ctx context.Context, env Env, args []string) error {
+	var f devFlags
+	fs := newFlagSet(env, "dev", "dev --local [flags] [PACKAGE] [-- APP ARGS...]\n\n"+
+		"Builds PACKAGE (default \".\"), runs it under the agent, and on every saved edit rebuilds it and\n"+
+		"swaps the new binary in. Each iteration prints its phases and the edit→ready total.")
+	fs.BoolVar(&f.local, "local", false, "run the app as a local process under the agent (no cluster)")
+	fs.StringVar(&f.ready, "ready", "", "readiness check: tcp:PORT or http://127.0.0.1:PORT/PATH (default: ready once started)")
+	fs.StringVar(&f.output, "output", "text", "text, or json: one JSON object per line")
+	fs.StringVar(&f.ship, "ship", "auto", "how binaries travel: auto (fastest for the measured link), delta, full, raw")
+	fs.StringVar(&f.ldflags, "ldflags", "-s -w", "go build -ldflags; the default drops symbols and DWARF, the linker's biggest cost")
+	fs.StringVar(&f.gcflags, "gcflags", "", "go build -gcflags")
+	fs.StringVar(&f.tags, "tags", "", "go build -tags")
+	fs.DurationVar(&f.debounce, "debounce", 30*time.Millisecond, "quiet time that ends a burst of file changes")
+	fs.DurationVar(&f.readyTimeout, "ready-timeout", time.Minute, "how long the app may take to become ready")
+	fs.DurationVar(&f.grace, "grace", 5*time.Second, "how long the app may take to stop before it is killed")
+	pos, appArgs, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		fs.Usage()
+		return errUsage
+	}
+	pkg := "."
+	if len(pos) == 1 {
+		pkg = pos[0]
+	}
+	if f.output != "text" && f.output != "json" {
+		return errors.New("--output " + f.output + ": want text or json")
+	}
+	method, err := ship.ParseMethod(f.ship)
+	if err != nil {
+		return err
+	}
+	if !f.local {
+		return errors.New("only --local is available in this version: run 'hotpod dev --local'")
+	}
+	return devLocal(ctx, env, f, pkg, appArgs, method)
+}
+
+func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []string, method ship.Method) error {
+	rep := report.New(env.Stdout, f.output == "json")
+	logs := env.Stdout
+	if rep.JSON() {
+		logs = env.Stderr // keep stdout to the events
+	}
+	host := agentbin.Host()
+	builder := &build.Builder{Dir: env.Dir, Package: pkg, Options: build.Options{
+		GOOS: host.OS, GOARCH: host.Arch, LDFlags: f.ldflags, GCFlags: f.gcflags, Tags: f.tags}}
+	m, err := gopkg.Load(ctx, env.Dir, pkg, builder.Env())
+	if err != nil {
+		return err
+	}
+	builder.Package = m.ImportPath
+	cacheDir, err := agentbin.DefaultDir()
+	if err != nil {
+		return err
+	}
+	agentPath, err := (&agentbin.Cache{Dir: cacheDir}).Path(ctx, host)
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "hotpod-dev-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	loop := &devloop.Loop{Service: m.Name, Builder: builder, Shipper: ship.New(method), Report: rep,
+		WorkDir: work, ReadyTimeout: f.readyTimeout,
+		WatchSet: func(ctx context.Context) (watch.Set, error) {
+			m, err := gopkg.Load(ctx, env.Dir, pkg, builder.Env())
+			if err != nil {
+				return watch.Set{}, err
+			}
+			return watchSet(m), nil
+		}}
+	var agent *local.Agent
+	defer func() {
+		if agent != nil {
+			agent.Stop()
+			rep.Infof(m.Name, "stopped the app and the agent; nothing left running")
+		}
+	}()
+	prefixed := newPrefixWriter(logs, m.Name+" | ")
+	rep.Infof(m.Name, "building %s", m.ImportPath)
+	target, err := loop.Start(ctx, func(ctx context.Context, path string) (*devloop.Target, error) {
+		agent, err = local.Start(ctx, local.Options{Agent: agentPath, Binary: path, Name: m.Name, Args: appArgs,
+			Ready: f.ready, Grace: f.grace, Output: prefixed})
+		if err != nil {
+			return nil, err
+		}
+		return &devloop.Target{Name: "local", Client: agent.Client}, nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		var be *build.Error
+		if errors.As(err, &be) {
+			return errors.New(be.Output + "\nthe first build failed: fix it and run hotpod again")
+		}
+		return err
+	}
+	loop.Targets = func() []*devloop.Target { return []*devloop.Target{target} }
+	w, err := watch.New(watchSet(m), f.debounce)
+	if err != nil {
+		return err
+	}
+	go w.Run(ctx)
+	go loop.Follow(ctx, target)
+	rep.Infof(m.Name, "watching %d package directories of %s: save a file to ship it, Ctrl-C to stop", len(m.Dirs), filepath.Base(m.ModuleDir))
+	return loop.Run(ctx, w)
+}
+
+func watchSet(m *gopkg.Main) watch.Set {
+	files := append([]string{filepath.Join(m.ModuleDir, "go.mod"), filepath.Join(m.ModuleDir, "go.sum")}, m.EmbedFiles...)
+	return watch.Set{Dirs: m.Dirs, Files: files}
+}
+
+// prefixWriter starts every line with a prefix, so the app's output stands apart from hotpod's.
+type prefixWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	prefix  []byte
+	midLine bool
+}
+
+func newPrefixWriter(w io.Writer, prefix string) *prefixWriter {
+	return &prefixWriter{w: w, prefix: []byte(prefix)}
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(b)
+	var out bytes.Buffer
+	for len(b) > 0 {
+		if !p.midLine {
+			out.Write(p.prefix)
+		}
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			out.Write(b)
+			p.midLine = true
+			break
+		}
+		out.Write(b[:i+1])
+		b = b[i+1:]
+		p.midLine = false
+	}
+	_, err := p.w.Write(out.Bytes())
+	return n, err
+}

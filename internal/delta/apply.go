@@ -1,0 +1,66 @@
+package delta
+
+import (
+	"fmt"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Apply decodes patch against base and returns the target, verified against the SHA-256 the
+// header announces. base may be nil for a Full patch.
+func Apply(base, patch []byte) ([]byte, error) {
+	h, err := ParseHeader(patch)
+	if err != nil {
+		return nil, err
+	}
+	if h.Kind == Raw {
+		return verify(h, patch[HeaderLen:])
+	}
+	opts := []zstd.DOption{
+		zstd.WithDecoderConcurrency(1),
+		// The window may span the whole base: bound memory by what the header announced.
+		zstd.WithDecoderMaxWindow(windowFor(h.Size, len(base))),
+		zstd.WithDecoderMaxMemory(h.Size + 1),
+	}
+	if h.Kind == Delta {
+		if Sum(base) != h.Base {
+			return nil, fmt.Errorf("%w (want %.12s, have %.12s)", ErrWrongBase, h.Base, Sum(base))
+		}
+		opts = append(opts, zstd.WithDecoderDictRaw(dictID, base))
+	}
+	dec, err := zstd.NewReader(nil, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("zstd decoder: %w", err)
+	}
+	defer dec.Close()
+	out, err := dec.DecodeAll(patch[HeaderLen:], make([]byte, 0, h.Size))
+	if err != nil {
+		return nil, fmt.Errorf("corrupt patch: %w", err)
+	}
+	return verify(h, out)
+}
+
+func verify(h Header, out []byte) ([]byte, error) {
+	if uint64(len(out)) != h.Size {
+		return nil, fmt.Errorf("corrupt or truncated patch: got %d bytes, header says %d", len(out), h.Size)
+	}
+	if got := Sum(out); got != h.Target {
+		return nil, fmt.Errorf("corrupt patch: result has SHA-256 %.12s, header says %.12s", got, h.Target)
+	}
+	return out, nil
+}
+
+// dictID names the raw dictionary in the frame; any fixed non-zero value works since the header,
+// not the frame, says which base is meant.
+const dictID = 0x48504431
+
+// windowFor is the smallest power-of-two window that lets the target reference any byte of the
+// base history (dictionary + target so far).
+func windowFor(target uint64, base int) uint64 {
+	need := target + uint64(base)
+	w := uint64(zstd.MinWindowSize)
+	for w < need && w < zstd.MaxWindowSize {
+		w <<= 1
+	}
+	return w
+}

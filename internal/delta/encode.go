@@ -1,0 +1,34 @@
+package delta
+
+import (
+	"fmt"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// EncodeRaw makes a patch that carries target as it is.
+func EncodeRaw(target []byte) []byte {
+	h := Header{Kind: Raw, Target: Sum(target), Size: uint64(len(target))}
+	return append(h.Append(make([]byte, 0, HeaderLen+len(target))), target...)
+}
+
+// Encode makes a patch that turns base into target. With a nil base it makes a Full patch.
+func Encode(base, target []byte, level zstd.EncoderLevel) ([]byte, error) {
+	h := Header{Kind: Full, Target: Sum(target), Size: uint64(len(target))}
+	opts := []zstd.EOption{
+		zstd.WithEncoderLevel(level),
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithEncoderCRC(false), // the header's SHA-256 covers the result
+		zstd.WithWindowSize(int(windowFor(h.Size, len(base)))),
+	}
+	if base != nil {
+		h.Kind, h.Base = Delta, Sum(base)
+		opts = append(opts, zstd.WithEncoderDictRaw(dictID, base))
+	}
+	enc, err := zstd.NewWriter(nil, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("zstd encoder: %w", err)
+	}
+	defer enc.Close()
+	return enc.EncodeAll(target, h.Append(make([]byte, 0, HeaderLen+len(target)/4))), nil
+}

@@ -1,0 +1,118 @@
+// Package gopkg asks the go command about the main package hotpod builds: its name, its module,
+// and the files a change to which must trigger a rebuild.
+package gopkg
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Main describes a main package and what its build depends on inside its module.
+type Main struct {
+	ImportPath string
+	Name       string // the service name: the last element of the import path
+	Dir        string
+	ModuleDir  string // holds go.mod and go.sum
+	// Dirs are the directories of the module-local packages the main package depends on.
+	Dirs []string
+	// EmbedFiles are the files those packages embed.
+	EmbedFiles []string
+}
+
+type listed struct {
+	ImportPath string
+	Name       string
+	Dir        string
+	Standard   bool
+	EmbedFiles []string
+	Module     *struct {
+		Path  string
+		Dir   string
+		Main  bool
+		GoMod string
+	}
+	Error *struct{ Err string }
+	DepsErrors []struct{ Err string }
+}
+
+// Load resolves pkg (a path or import path, "." by default) in dir. env holds extra environment
+// for the go command (GOOS, GOARCH, GOFLAGS...), so build tags select the same files as the build.
+func Load(ctx context.Context, dir, pkg string, env []string) (*Main, error) {
+	if pkg == "" {
+		pkg = "."
+	}
+	pkgs, err := list(ctx, dir, env, "-deps", pkg)
+	if err != nil {
+		return nil, err
+	}
+	if len(pkgs) == 0 {
+		return nil, fmt.Errorf("package %s: go list found nothing", pkg)
+	}
+	root := pkgs[len(pkgs)-1] // -deps lists dependencies first, the named package last
+	if root.Error != nil {
+		return nil, fmt.Errorf("package %s: %s", pkg, strings.TrimSpace(root.Error.Err))
+	}
+	if root.Name != "main" {
+		return nil, fmt.Errorf("package %s (%s) is package %s, not a main package: name the directory of a command (package main)", pkg, root.ImportPath, root.Name)
+	}
+	if root.Module == nil {
+		return nil, fmt.Errorf("package %s is not in a Go module: run hotpod inside a module (go mod init)", pkg)
+	}
+	m := &Main{ImportPath: root.ImportPath, Name: filepath.Base(root.ImportPath), Dir: root.Dir, ModuleDir: root.Module.Dir}
+	if m.Name == "." || m.Name == "/" || strings.HasSuffix(root.ImportPath, "command-line-arguments") {
+		m.Name = filepath.Base(root.Dir)
+	}
+	for _, p := range pkgs {
+		if p.Standard || p.Module == nil || p.Module.Path != root.Module.Path {
+			continue
+		}
+		m.Dirs = append(m.Dirs, p.Dir)
+		m.EmbedFiles = append(m.EmbedFiles, absAll(p.Dir, p.EmbedFiles)...)
+	}
+	slices.Sort(m.Dirs)
+	m.Dirs = slices.Compact(m.Dirs)
+	return m, nil
+}
+
+func absAll(dir string, files []string) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = filepath.Join(dir, f)
+	}
+	return out
+}
+
+func list(ctx context.Context, dir string, env []string, args ...string) ([]listed, error) {
+	cmd := exec.CommandContext(ctx, "go", append([]string{"list", "-e", "-json=ImportPath,Name,Dir,Standard,EmbedFiles,Module,Error,DepsErrors"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(cmd.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("go list %s: %s", strings.Join(args, " "), strings.TrimSpace(stderr.String()))
+		}
+		return nil, fmt.Errorf("go list: %w (is the Go toolchain on PATH?)", err)
+	}
+	var out []listed
+	dec := json.NewDecoder(&stdout)
+	for {
+		var p listed
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("go list output: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

@@ -1,0 +1,157 @@
+// Package report prints what the dev loop does: one human line per iteration and pod, or one JSON
+// object per line for tools and benchmarks (--output json).
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+)
+
+// Ready says a pod runs the new binary and passed its probe.
+type Ready struct {
+	Event       string  `json:"event"` // "ready"
+	Service     string  `json:"service"`
+	Pod         string  `json:"pod"`
+	Iteration   int     `json:"iteration"`
+	EditToReady float64 `json:"edit_to_ready_ms"`
+	BuildMS     float64 `json:"build_ms"`
+	ShipMS      float64 `json:"ship_ms"`
+	RestartMS   float64 `json:"restart_ms"`
+	ReadyMS     float64 `json:"ready_ms"`
+	BytesSent   int     `json:"bytes_sent"`
+	BinaryBytes int     `json:"binary_bytes"`
+	Method      string  `json:"method"`
+	SHA256      string  `json:"sha256"`
+}
+
+// BuildFailed says the compiler refused the edit; nothing was shipped.
+type BuildFailed struct {
+	Event     string `json:"event"` // "build_failed"
+	Service   string `json:"service"`
+	Iteration int    `json:"iteration"`
+	Error     string `json:"error"`
+}
+
+// Crashed says the app exited on its own; the agent waits for the next binary.
+type Crashed struct {
+	Event      string   `json:"event"` // "crashed"
+	Service    string   `json:"service"`
+	Pod        string   `json:"pod"`
+	Iteration  int      `json:"iteration"`
+	ExitCode   int      `json:"exit_code"`
+	LastOutput []string `json:"last_output,omitempty"`
+}
+
+// Failed says a pod could not be brought to the new binary (unreachable, refused).
+type Failed struct {
+	Event     string `json:"event"` // "ship_failed"
+	Service   string `json:"service"`
+	Pod       string `json:"pod"`
+	Iteration int    `json:"iteration"`
+	Error     string `json:"error"`
+}
+
+// Info is a progress message (watching, building, connected...).
+type Info struct {
+	Event   string `json:"event"` // "info"
+	Service string `json:"service,omitempty"`
+	Message string `json:"message"`
+}
+
+// Reporter writes events. It is safe for concurrent use.
+type Reporter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	json bool
+}
+
+// New writes to w, as JSON lines when asJSON.
+func New(w io.Writer, asJSON bool) *Reporter { return &Reporter{w: w, json: asJSON} }
+
+// JSON reports whether events are written as JSON.
+func (r *Reporter) JSON() bool { return r.json }
+
+func (r *Reporter) write(v any, human func() string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.json {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(r.w, "%s\n", b)
+		return
+	}
+	fmt.Fprintln(r.w, human())
+}
+
+// Ready reports e.
+func (r *Reporter) Ready(e Ready) {
+	e.Event = "ready"
+	r.write(e, func() string {
+		pod := ""
+		if e.Pod != "local" {
+			pod = " [" + e.Pod + "]"
+		}
+		if e.Iteration == 1 {
+			return fmt.Sprintf("✓ %s%s  running  build %s · start %s   ready after %s", e.Service, pod,
+				secs(e.BuildMS), secs(e.RestartMS+e.ReadyMS), secs(e.EditToReady))
+		}
+		return fmt.Sprintf("✓ %s%s  build %s · ship %s %s · restart %s · ready %s   edit→ready %s", e.Service, pod,
+			secs(e.BuildMS), shipped(e), secs(e.ShipMS), secs(e.RestartMS), secs(e.ReadyMS), secs(e.EditToReady))
+	})
+}
+
+func shipped(e Ready) string {
+	if e.Method == "raw" {
+		return Bytes(e.BinaryBytes) + " raw"
+	}
+	return fmt.Sprintf("%s of %s (%s)", Bytes(e.BytesSent), Bytes(e.BinaryBytes), e.Method)
+}
+
+// BuildFailed reports e.
+func (r *Reporter) BuildFailed(e BuildFailed) {
+	e.Event = "build_failed"
+	r.write(e, func() string {
+		return fmt.Sprintf("%s\n✗ %s  build failed: nothing shipped, the running version keeps serving", e.Error, e.Service)
+	})
+}
+
+// Crashed reports e.
+func (r *Reporter) Crashed(e Crashed) {
+	e.Event = "crashed"
+	r.write(e, func() string {
+		var b strings.Builder
+		for _, l := range e.LastOutput {
+			fmt.Fprintf(&b, "  | %s\n", l)
+		}
+		fmt.Fprintf(&b, "✗ %s [%s]  exited with code %d: the agent keeps the container up and waits for the next edit", e.Service, e.Pod, e.ExitCode)
+		return b.String()
+	})
+}
+
+// Failed reports e.
+func (r *Reporter) Failed(e Failed) {
+	e.Event = "ship_failed"
+	r.write(e, func() string { return fmt.Sprintf("✗ %s [%s]  %s", e.Service, e.Pod, e.Error) })
+}
+
+// Infof reports a progress message.
+func (r *Reporter) Infof(service, format string, args ...any) {
+	e := Info{Event: "info", Service: service, Message: fmt.Sprintf(format, args...)}
+	r.write(e, func() string { return "• " + e.Message })
+}
+
+func secs(ms float64) string { return fmt.Sprintf("%.2fs", ms/1000) }
+
+// Bytes formats n as a short human size.
+func Bytes(n int) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1000*1000:
+		return fmt.Sprintf("%.0f KB", float64(n)/1000)
+	default:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+}
