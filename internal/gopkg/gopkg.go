@@ -39,7 +39,7 @@ type listed struct {
 		Main  bool
 		GoMod string
 	}
-	Error *struct{ Err string }
+	Error      *struct{ Err string }
 	DepsErrors []struct{ Err string }
 }
 

@@ -171,9 +171,9 @@ func Ignored(base string) bool {
 	switch {
 	case strings.HasPrefix(base, ".#"), // emacs lock
 		strings.HasPrefix(base, "#") && strings.HasSuffix(base, "#"), // emacs autosave
-		strings.HasSuffix(base, "~"),                                  // backups
+		strings.HasSuffix(base, "~"),                                 // backups
 		strings.HasSuffix(base, ".swp"), strings.HasSuffix(base, ".swx"), strings.HasSuffix(base, ".swo"),
-		base == "4913", // vim's write test
+		base == "4913",                                                                   // vim's write test
 		strings.HasSuffix(base, "___jb_tmp___"), strings.HasSuffix(base, "___jb_old___"), // JetBrains
 		strings.HasSuffix(base, ".tmp"),
 		strings.HasPrefix(base, ".goutputstream-"):
