@@ -1,8 +1,7 @@
 package main
 
 import (
-	"archive/tar"
-	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -17,10 +16,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/hotpod/hotpod/internal/image"
 )
 
 func serveRegistry(args []string) error {
@@ -37,52 +35,7 @@ func serveRegistry(args []string) error {
 	return srv.ListenAndServe()
 }
 
-// tarLayer makes a layer of files (path → content) and directories (path ending in / → mode).
-type entry struct {
-	path string
-	mode int64
-	data []byte
-	uid  int
-}
-
-func tarLayer(entries []entry) (v1.Layer, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		h := &tar.Header{Name: e.path, Mode: e.mode, Uid: e.uid, Gid: e.uid, ModTime: time.Unix(0, 0)}
-		if strings.HasSuffix(e.path, "/") {
-			h.Typeflag = tar.TypeDir
-		} else {
-			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.data))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(e.data); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	b := buf.Bytes()
-	return tarball.LayerFromOpener(func() (ioReadCloser, error) { return nopCloser{bytes.NewReader(b)}, nil })
-}
-
-func image(layers []v1.Layer, cfg v1.Config) (v1.Image, error) {
-	img, err := mutate.AppendLayers(empty.Image, layers...)
-	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config = cfg
-	return mutate.ConfigFile(img, cf)
-}
+var platform = v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
 
 func pauseImage(args []string) error {
 	fs := flag.NewFlagSet("pause-image", flag.ExitOnError)
@@ -94,11 +47,15 @@ func pauseImage(args []string) error {
 	if err != nil {
 		return err
 	}
-	l, err := tarLayer([]entry{{path: "pause", mode: 0o755, data: b}})
+	l, err := image.Layer([]image.File{{Path: "pause", Mode: 0o755, Data: b}})
 	if err != nil {
 		return err
 	}
-	img, err := image([]v1.Layer{l}, v1.Config{Entrypoint: []string{"/pause"}})
+	base, err := image.Scratch(platform)
+	if err != nil {
+		return err
+	}
+	img, err := image.Append(base, image.Config{Entrypoint: []string{"/pause"}}, l)
 	if err != nil {
 		return err
 	}
@@ -115,53 +72,47 @@ func bases(args []string) error {
 	fs := flag.NewFlagSet("bases", flag.ExitOnError)
 	reg := fs.String("registry", "127.0.0.1:5000", "registry to push to")
 	fs.Parse(args)
-	path := v1.Config{Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin"}}
-	scratch, err := image(nil, path)
+	scratch, err := image.Scratch(platform)
 	if err != nil {
 		return err
 	}
-	files := []entry{
-		{path: "etc/", mode: 0o755}, {path: "tmp/", mode: 0o1777}, {path: "home/", mode: 0o755},
-		{path: "home/nonroot/", mode: 0o700, uid: 65532},
-		{path: "etc/passwd", mode: 0o644, data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")},
-		{path: "etc/group", mode: 0o644, data: []byte("root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n")},
+	files := []image.File{
+		{Path: "etc/", Mode: 0o755}, {Path: "tmp/", Mode: 0o1777}, {Path: "home/", Mode: 0o755},
+		{Path: "home/nonroot/", Mode: 0o700, UID: 65532, GID: 65532},
+		{Path: "etc/passwd", Mode: 0o644, Data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")},
+		{Path: "etc/group", Mode: 0o644, Data: []byte("root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n")},
 	}
-	if ca, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt"); err == nil {
-		files = append(files, entry{path: "etc/ssl/", mode: 0o755}, entry{path: "etc/ssl/certs/", mode: 0o755},
-			entry{path: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, data: ca})
-	} else {
+	ca, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
+	if err != nil {
 		return fmt.Errorf("CA certificates: %w (apt-get install ca-certificates)", err)
 	}
+	files = append(files, image.File{Path: "etc/ssl/", Mode: 0o755}, image.File{Path: "etc/ssl/certs/", Mode: 0o755},
+		image.File{Path: "etc/ssl/certs/ca-certificates.crt", Mode: 0o644, Data: ca})
 	tz, err := zoneinfo("/usr/share/zoneinfo")
 	if err != nil {
 		return fmt.Errorf("tzdata: %w (apt-get install tzdata)", err)
 	}
-	files = append(files, tz...)
-	l, err := tarLayer(files)
+	l, err := image.Layer(append(files, tz...))
 	if err != nil {
 		return err
 	}
-	nonroot, err := image([]v1.Layer{l}, v1.Config{User: "65532:65532", WorkingDir: "/home/nonroot",
-		Env: append(path.Env, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt")})
+	nonroot, err := image.Append(scratch, image.Config{User: "65532:65532", WorkingDir: "/home/nonroot",
+		Env: []string{"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}}, l)
 	if err != nil {
 		return err
 	}
 	for tag, img := range map[string]v1.Image{"base-scratch": scratch, "base-nonroot": nonroot} {
-		ref, err := name.NewTag(*reg+"/hotpod/"+tag+":latest", name.Insecure)
+		d, err := image.Push(context.Background(), img, *reg+"/hotpod/"+tag, "latest")
 		if err != nil {
 			return err
 		}
-		if err := remote.Write(ref, img); err != nil {
-			return fmt.Errorf("push %s: %w", ref, err)
-		}
-		d, _ := img.Digest()
-		fmt.Printf("%s@%s\n", ref, d)
+		fmt.Println(d)
 	}
 	return nil
 }
 
-func zoneinfo(root string) ([]entry, error) {
-	out := []entry{{path: "usr/", mode: 0o755}, {path: "usr/share/", mode: 0o755}}
+func zoneinfo(root string) ([]image.File, error) {
+	out := []image.File{{Path: "usr/", Mode: 0o755}, {Path: "usr/share/", Mode: 0o755}}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -169,13 +120,13 @@ func zoneinfo(root string) ([]entry, error) {
 		rel := "usr/share/zoneinfo/" + strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
 		switch {
 		case d.IsDir():
-			out = append(out, entry{path: strings.TrimSuffix(rel, "/") + "/", mode: 0o755})
+			out = append(out, image.File{Path: strings.TrimSuffix(rel, "/") + "/", Mode: 0o755})
 		case d.Type().IsRegular():
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
-			out = append(out, entry{path: rel, mode: 0o644, data: b})
+			out = append(out, image.File{Path: rel, Mode: 0o644, Data: b})
 		}
 		return nil
 	})

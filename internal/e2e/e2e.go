@@ -1,0 +1,240 @@
+// Package e2e is the harness of hotpod's end-to-end tests against a real cluster: a namespace per
+// test, images built and pushed to the cluster's registry, rollouts awaited, port-forwards and
+// exec through client-go, and on failure the pods' logs and the namespace's events in the test
+// log. Tests run when HOTPOD_E2E=1 (CI always sets it; hack/cluster.sh up brings the cluster).
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/hotpod/hotpod/internal/image"
+	"github.com/hotpod/hotpod/internal/kube"
+)
+
+// Env is a reachable cluster with its registry.
+type Env struct {
+	Kube *kube.Client
+	// Registry is where test images are pushed (HOTPOD_E2E_REGISTRY, default 127.0.0.1:5000).
+	Registry string
+}
+
+// Setup skips the test unless HOTPOD_E2E=1, and fails it when the cluster does not answer.
+func Setup(t *testing.T) *Env {
+	t.Helper()
+	if os.Getenv("HOTPOD_E2E") != "1" {
+		t.Skip("end-to-end test: set HOTPOD_E2E=1 with a cluster up (hack/cluster.sh up; eval $(hack/cluster.sh env))")
+	}
+	k, err := kube.Load(t.Context(), "")
+	if err != nil {
+		t.Fatalf("HOTPOD_E2E=1 but %v", err)
+	}
+	reg := os.Getenv("HOTPOD_E2E_REGISTRY")
+	if reg == "" {
+		reg = "127.0.0.1:5000"
+	}
+	return &Env{Kube: k, Registry: reg}
+}
+
+// Namespace creates a namespace for this test, deleted at its end. When the test failed, the
+// logs of its pods and its events go to the test log first.
+func (e *Env) Namespace(t *testing.T) string {
+	t.Helper()
+	name := "e2e-" + strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(name) > 50 {
+		name = name[:50]
+	}
+	name = fmt.Sprintf("%s-%d", strings.TrimRight(name, "-"), time.Now().UnixNano()%100000)
+	cs := e.Kube.Clientset
+	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if t.Failed() {
+			e.Dump(ctx, t, name)
+		}
+		_ = cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+	})
+	// Pods need the namespace's default ServiceAccount, made by the controller-manager.
+	e.Eventually(t, time.Minute, "default ServiceAccount in "+name, func() error {
+		_, err := cs.CoreV1().ServiceAccounts(name).Get(t.Context(), "default", metav1.GetOptions{})
+		return err
+	})
+	return name
+}
+
+// Dump writes the pods' state and logs and the namespace's events to the test log.
+func (e *Env) Dump(ctx context.Context, t *testing.T, ns string) {
+	cs := e.Kube.Clientset
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err == nil {
+		for _, p := range pods.Items {
+			t.Logf("pod %s: phase %s", p.Name, p.Status.Phase)
+			for _, s := range p.Status.ContainerStatuses {
+				t.Logf("  container %s: ready=%v restarts=%d state=%+v", s.Name, s.Ready, s.RestartCount, s.State)
+				b, err := cs.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: s.Name}).DoRaw(ctx)
+				if err == nil {
+					t.Logf("  logs of %s:\n%s", s.Name, b)
+				}
+			}
+		}
+	}
+	events, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+	if err == nil {
+		sort.Slice(events.Items, func(i, j int) bool {
+			return events.Items[i].LastTimestamp.Before(&events.Items[j].LastTimestamp)
+		})
+		for _, ev := range events.Items {
+			t.Logf("event %s %s/%s: %s: %s", ev.Type, ev.InvolvedObject.Kind, ev.InvolvedObject.Name, ev.Reason, ev.Message)
+		}
+	}
+}
+
+// Eventually retries fn until it returns nil, failing the test after timeout.
+func (e *Env) Eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %v", what, timeout, err)
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("%s: %v", what, t.Context().Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// BuildImage compiles pkg (a path inside this module) for the node's platform, puts it on base
+// ("scratch" or a registry reference) as /ko-app/<name>, pushes it and returns its digest
+// reference.
+func (e *Env) BuildImage(t *testing.T, pkg, base string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "app")
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
+	cmd.Dir = moduleRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Base(pkg)
+	p := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	baseImg, err := image.Base(t.Context(), base, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, err := image.Layer([]image.File{{Path: "ko-app/", Mode: 0o755}, {Path: "ko-app/" + name, Mode: 0o755, Data: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := image.Append(baseImg, image.Config{Platform: p, Entrypoint: []string{"/ko-app/" + name}}, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := image.Push(t.Context(), img, e.Registry+"/e2e/"+name, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref.String()
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// WaitRollout waits until deployment name has all its replicas updated and ready.
+func (e *Env) WaitRollout(t *testing.T, ns, name string, timeout time.Duration) *appsv1.Deployment {
+	t.Helper()
+	var d *appsv1.Deployment
+	e.Eventually(t, timeout, "rollout of deployment "+name, func() error {
+		var err error
+		d, err = e.Kube.Clientset.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		want := int32(1)
+		if d.Spec.Replicas != nil {
+			want = *d.Spec.Replicas
+		}
+		s := d.Status
+		if d.Generation <= s.ObservedGeneration && s.UpdatedReplicas == want && s.ReadyReplicas == want && s.Replicas == want {
+			return nil
+		}
+		return fmt.Errorf("%d/%d ready, %d updated", s.ReadyReplicas, want, s.UpdatedReplicas)
+	})
+	return d
+}
+
+// Pods lists the pods matching selector, skipping ones being deleted.
+func (e *Env) Pods(t *testing.T, ns, selector string) []corev1.Pod {
+	t.Helper()
+	l, err := e.Kube.Clientset.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []corev1.Pod
+	for _, p := range l.Items {
+		if p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Get fetches path from port of pod through a port-forward.
+func (e *Env) Get(t *testing.T, ns, pod string, port int, path string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	local, _, err := e.Kube.PortForward(ctx, ns, pod, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", local, path))
+	if err != nil {
+		t.Fatalf("GET %s through port-forward to %s: %v", path, pod, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// IgnoreNotFound is for deletions in cleanups.
+func IgnoreNotFound(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
