@@ -60,6 +60,9 @@ func Load(ctx context.Context, dir, pkg string, env []string) (*Main, error) {
 	if root.Error != nil {
 		return nil, fmt.Errorf("package %s: %s", pkg, strings.TrimSpace(root.Error.Err))
 	}
+	if len(root.DepsErrors) > 0 {
+		return nil, fmt.Errorf("package %s: %s", pkg, strings.TrimSpace(root.DepsErrors[0].Err))
+	}
 	if root.Name != "main" {
 		return nil, fmt.Errorf("package %s (%s) is package %s, not a main package: name the directory of a command (package main)", pkg, root.ImportPath, root.Name)
 	}

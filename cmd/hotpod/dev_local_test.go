@@ -1,0 +1,224 @@
+package main_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var hotpodBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hotpod-cli-test-")
+	if err != nil {
+		panic(err)
+	}
+	hotpodBin = filepath.Join(dir, "hotpod")
+	out, err := exec.Command("go", "build", "-o", hotpodBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build hotpod: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type event struct {
+	Event       string   `json:"event"`
+	Service     string   `json:"service"`
+	Pod         string   `json:"pod"`
+	Iteration   int      `json:"iteration"`
+	EditToReady float64  `json:"edit_to_ready_ms"`
+	BuildMS     float64  `json:"build_ms"`
+	ShipMS      float64  `json:"ship_ms"`
+	BytesSent   int      `json:"bytes_sent"`
+	BinaryBytes int      `json:"binary_bytes"`
+	Error       string   `json:"error"`
+	ExitCode    *int     `json:"exit_code"`
+	LastOutput  []string `json:"last_output"`
+	Message     string   `json:"message"`
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// The real `hotpod dev --local` on a copy of examples/hello: the first start, an edit landing, a
+// compile error that ships nothing, a crash that leaves the agent up, and Ctrl-C leaving nothing.
+func TestDevLocalEditLands(t *testing.T) {
+	src, err := os.ReadFile("../../examples/hello/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := t.TempDir()
+	mainGo := filepath.Join(mod, "main.go")
+	write := func(s string) {
+		t.Helper()
+		// Write beside and rename over, as editors do.
+		tmp := filepath.Join(mod, ".main.go.tmp")
+		if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, mainGo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte("module example.com/hello\n\ngo 1.24\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write(string(src))
+	tmp := t.TempDir() // hotpod's work dirs go here, so the test can see they are gone
+	port := freePort(t)
+	cmd := exec.Command(hotpodBin, "dev", "--local", "--output", "json", "--ready", fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	cmd.Dir = mod
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "TMPDIR="+tmp, "XDG_CACHE_HOME="+filepath.Join(t.TempDir(), "cache"))
+	var stderr syncBuf
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	events := make(chan event, 64)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var e event
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				t.Errorf("stdout line is not JSON: %q", sc.Text())
+				continue
+			}
+			events <- e
+		}
+		close(events)
+	}()
+	await := func(kind string) event {
+		t.Helper()
+		deadline := time.After(3 * time.Minute)
+		for {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					t.Fatalf("hotpod exited while waiting for %s; stderr:\n%s", kind, stderr.String())
+				}
+				if e.Event == kind {
+					return e
+				}
+				if e.Event != "info" {
+					t.Fatalf("got %+v while waiting for %s; stderr:\n%s", e, kind, stderr.String())
+				}
+			case <-deadline:
+				t.Fatalf("no %s event; stderr:\n%s", kind, stderr.String())
+			}
+		}
+	}
+	get := func() string {
+		t.Helper()
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			t.Fatalf("app not answering: %v", err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.TrimSpace(string(b))
+	}
+
+	e := await("ready")
+	if e.Iteration != 1 || e.Service != "hello" || e.Pod != "local" || e.BinaryBytes == 0 || e.EditToReady <= 0 {
+		t.Fatalf("first ready: %+v", e)
+	}
+	if got := get(); got != "hello from hotpod" {
+		t.Fatalf("app says %q", got)
+	}
+
+	edited := strings.Replace(string(src), "hello from hotpod", "hello after an edit", 1)
+	write(edited)
+	e = await("ready")
+	if e.Iteration != 2 || e.BuildMS <= 0 || e.BytesSent <= 0 || e.BinaryBytes <= 0 || e.EditToReady < e.BuildMS {
+		t.Fatalf("second ready: %+v", e)
+	}
+	if got := get(); got != "hello after an edit" {
+		t.Fatalf("after the edit the app says %q", got)
+	}
+
+	write(strings.Replace(edited, "fmt.Fprintln(w, greeting)", "fmt.Fprintln(w, greeting, undefinedName)", 1))
+	e = await("build_failed")
+	if !strings.Contains(e.Error, "main.go:") || !strings.Contains(e.Error, "undefined: undefinedName") {
+		t.Fatalf("build_failed: %+v", e)
+	}
+	if got := get(); got != "hello after an edit" {
+		t.Fatalf("after a compile error the app says %q", got)
+	}
+
+	write(strings.Replace(edited, "addr := \":8080\"", "fmt.Println(\"crashing on purpose\"); os.Exit(3); addr := \":8080\"", 1))
+	e = await("crashed")
+	if e.ExitCode == nil || *e.ExitCode != 3 || !strings.Contains(strings.Join(e.LastOutput, "\n"), "crashing on purpose") {
+		t.Fatalf("crashed: %+v", e)
+	}
+	write(strings.Replace(edited, "hello after an edit", "hello after the fix", 1))
+	e = await("ready")
+	if got := get(); got != "hello after the fix" {
+		t.Fatalf("after the fix the app says %q", got)
+	}
+
+	// Ctrl-C: hotpod stops the agent and the app, removes its work dirs, and exits 0.
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for range events {
+		}
+		done <- cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("hotpod exit: %v; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("hotpod did not exit after SIGINT")
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Fatalf("left behind in TMPDIR: %v", left)
+	}
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+		c.Close()
+		t.Fatal("the app still answers after hotpod exited")
+	}
+	if procs := processesMentioning(tmp); len(procs) > 0 {
+		t.Fatalf("processes left running: %v", procs)
+	}
+}
+
+func processesMentioning(s string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), s) {
+			out = append(out, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
+}

@@ -1,0 +1,140 @@
+package delta_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/hotpod/hotpod/internal/delta"
+	"github.com/klauspost/compress/zstd"
+)
+
+func TestRoundTripOnRealBinaries(t *testing.T) {
+	v := buildVersions(t, "-s -w")
+	for _, c := range []struct {
+		name         string
+		base, target []byte
+		// maxRatio bounds the delta against the target's size: far below a compressed whole
+		// binary (~0.45) is the point of a delta.
+		maxRatio float64
+	}{
+		{"one-line", v.base, v.oneLine, 0.01},
+		{"bigger", v.base, v.bigger, 0.3},
+		{"same", v.base, v.base, 0.001},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := delta.Encode(c.base, c.target, zstd.SpeedBetterCompression)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := delta.Apply(c.base, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, c.target) {
+				t.Fatal("applied delta differs from the target")
+			}
+			if r := float64(len(p)) / float64(len(c.target)); r > c.maxRatio {
+				t.Fatalf("delta is %d bytes, %.3f of the target; want under %.3f", len(p), r, c.maxRatio)
+			}
+			full, err := delta.Encode(nil, c.target, zstd.SpeedFastest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := delta.Apply(nil, full); err != nil || !bytes.Equal(got, c.target) {
+				t.Fatalf("full patch: %v", err)
+			}
+			if got, err := delta.Apply(nil, delta.EncodeRaw(c.target)); err != nil || !bytes.Equal(got, c.target) {
+				t.Fatalf("raw patch: %v", err)
+			}
+		})
+	}
+}
+
+func TestApplyRefusesBadPatches(t *testing.T) {
+	v := buildVersions(t, "-s -w")
+	good, err := delta.Encode(v.base, v.oneLine, zstd.SpeedBetterCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := func(p []byte, i int) []byte { p = bytes.Clone(p); p[i] ^= 0x40; return p }
+	hdr := func(mut func(*delta.Header)) []byte {
+		h, err := delta.ParseHeader(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mut(&h)
+		return append(h.Append(nil), good[delta.HeaderLen:]...)
+	}
+	cases := []struct {
+		name  string
+		base  []byte
+		patch []byte
+		want  string
+	}{
+		{"wrong base", v.oneLine, good, "another base"},
+		{"no base", nil, good, "another base"},
+		{"truncated payload", v.base, good[:len(good)-20], "corrupt"},
+		{"truncated header", v.base, good[:delta.HeaderLen-1], "truncated"},
+		{"payload bit flip", v.base, flip(good, len(good)-30), "corrupt"},
+		{"bad magic", v.base, flip(good, 0), "bad magic"},
+		{"unknown kind", v.base, hdr(func(h *delta.Header) { h.Kind = 9 }), "unknown"},
+		{"wrong target hash", v.base, hdr(func(h *delta.Header) { h.Target[0] ^= 1 }), "SHA-256"},
+		{"wrong size", v.base, hdr(func(h *delta.Header) { h.Size-- }), "corrupt"},
+		{"huge size", v.base, hdr(func(h *delta.Header) { h.Size = 1 << 40 }), "more than"},
+		{"full with base", v.base, hdr(func(h *delta.Header) { h.Kind = delta.Full }), "names a base"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := delta.Apply(c.base, c.patch)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v (%d bytes), want an error with %q", err, len(out), c.want)
+			}
+			if c.name == "wrong base" && !errors.Is(err, delta.ErrWrongBase) {
+				t.Fatal("wrong base is not ErrWrongBase")
+			}
+		})
+	}
+}
+
+func TestParseHash(t *testing.T) {
+	h := delta.Sum([]byte("x"))
+	got, err := delta.ParseHash(h.String())
+	if err != nil || got != h {
+		t.Fatalf("ParseHash(%s) = %v, %v", h, got, err)
+	}
+	for _, bad := range []string{"", "zz", h.String()[:63], h.String() + "00"} {
+		if _, err := delta.ParseHash(bad); err == nil {
+			t.Errorf("ParseHash(%q) accepted", bad)
+		}
+	}
+}
+
+// FuzzApply feeds arbitrary patches to the decoder the agent runs on bytes from the network: it
+// must never panic, never return a result that does not match the announced hash, and never
+// allocate beyond the announced (bounded) size.
+func FuzzApply(f *testing.F) {
+	base := bytes.Repeat([]byte("hotpod base binary "), 200)
+	target := append(bytes.Clone(base[:1000]), []byte("edited")...)
+	d, _ := delta.Encode(base, target, zstd.SpeedBetterCompression)
+	full, _ := delta.Encode(nil, target, zstd.SpeedFastest)
+	f.Add(d)
+	f.Add(full)
+	f.Add(delta.EncodeRaw(target))
+	f.Add(d[:delta.HeaderLen])
+	// More seeds live in testdata/fuzz/FuzzApply.
+	f.Fuzz(func(t *testing.T, patch []byte) {
+		out, err := delta.Apply(base, patch)
+		if err != nil {
+			return
+		}
+		h, herr := delta.ParseHeader(patch)
+		if herr != nil {
+			t.Fatalf("Apply accepted a patch whose header does not parse: %v", herr)
+		}
+		if delta.Sum(out) != h.Target || uint64(len(out)) != h.Size {
+			t.Fatal("Apply returned a result that does not match its header")
+		}
+	})
+}

@@ -1,0 +1,68 @@
+package gopkg_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hotpod/hotpod/internal/gopkg"
+)
+
+func writeModule(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestLoadFindsLocalDepsAndEmbeds(t *testing.T) {
+	dir := writeModule(t, map[string]string{
+		"go.mod":                 "module example.com/svc\n\ngo 1.24\n",
+		"cmd/svc/main.go":        "package main\n\nimport (\n\t_ \"example.com/svc/internal/web\"\n\t_ \"fmt\"\n)\n\nfunc main() {}\n",
+		"internal/web/w.go":      "package web\n\nimport _ \"embed\"\n\n//go:embed page.html\nvar Page string\n",
+		"internal/web/page.html": "<p>hi</p>",
+		"internal/unused/u.go":   "package unused\n",
+	})
+	m, err := gopkg.Load(t.Context(), dir, "./cmd/svc", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Name != "svc" || m.ImportPath != "example.com/svc/cmd/svc" || m.ModuleDir != dir {
+		t.Fatalf("got %+v", m)
+	}
+	wantDirs := []string{filepath.Join(dir, "cmd/svc"), filepath.Join(dir, "internal/web")}
+	if !slices.Equal(m.Dirs, wantDirs) {
+		t.Fatalf("dirs %v, want %v", m.Dirs, wantDirs)
+	}
+	if want := []string{filepath.Join(dir, "internal/web/page.html")}; !slices.Equal(m.EmbedFiles, want) {
+		t.Fatalf("embeds %v, want %v", m.EmbedFiles, want)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := writeModule(t, map[string]string{
+		"go.mod":     "module example.com/lib\n\ngo 1.24\n",
+		"lib.go":     "package lib\n",
+		"bad/bad.go": "package main\n\nimport \"example.com/nope\"\n\nfunc main() {}\n",
+	})
+	for pkg, want := range map[string]string{
+		".":      "not a main package",
+		"./none": "none",
+		"./bad":  "nope",
+	} {
+		_, err := gopkg.Load(t.Context(), dir, pkg, nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load(%s) = %v, want an error with %q", pkg, err, want)
+		}
+	}
+}

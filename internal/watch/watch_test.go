@@ -1,0 +1,104 @@
+package watch_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hotpod/hotpod/internal/watch"
+)
+
+func write(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func next(t *testing.T, w *watch.Watcher) watch.Batch {
+	t.Helper()
+	select {
+	case b := <-w.Batches():
+		return b
+	case <-time.After(20 * time.Second):
+		t.Fatal("no batch")
+	}
+	return watch.Batch{}
+}
+
+func TestBatchesRelevantChangesOnly(t *testing.T) {
+	src, other := t.TempDir(), t.TempDir()
+	embedded := filepath.Join(other, "page.html")
+	gomod := filepath.Join(other, "go.mod")
+	write(t, embedded, "v1")
+	write(t, gomod, "module x")
+	w, err := watch.New(watch.Set{Dirs: []string{src}, Files: []string{embedded, gomod}}, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go w.Run(t.Context())
+
+	// Editor noise and unrelated files make no batch; the real edit that follows does, alone.
+	write(t, filepath.Join(src, ".main.go.swp"), "x")
+	write(t, filepath.Join(src, "main.go~"), "x")
+	write(t, filepath.Join(src, "4913"), "x")
+	write(t, filepath.Join(src, "README.md"), "x")
+	write(t, filepath.Join(other, "unrelated.go"), "x")
+	write(t, filepath.Join(src, "main.go"), "package main")
+	b := next(t, w)
+	if want := []string{filepath.Join(src, "main.go")}; !slices.Equal(b.Paths, want) {
+		t.Fatalf("batch %v, want %v", b.Paths, want)
+	}
+	if b.First.IsZero() || time.Since(b.First) > 20*time.Second {
+		t.Fatalf("first event time %v", b.First)
+	}
+
+	// A burst (save of several files) is one batch; embedded files and go.mod count.
+	write(t, filepath.Join(src, "a.go"), "package main")
+	write(t, embedded, "v2")
+	write(t, gomod, "module y")
+	b = next(t, w)
+	slices.Sort(b.Paths)
+	want := []string{filepath.Join(src, "a.go"), gomod, embedded}
+	slices.Sort(want)
+	if !slices.Equal(b.Paths, want) {
+		t.Fatalf("batch %v, want %v", b.Paths, want)
+	}
+}
+
+func TestUpdateFollowsNewDirectories(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	w, err := watch.New(watch.Set{Dirs: []string{a}}, 30*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go w.Run(t.Context())
+	if err := w.Update(watch.Set{Dirs: []string{b}}); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(a, "old.go"), "package x") // no longer watched
+	write(t, filepath.Join(b, "new.go"), "package x")
+	got := next(t, w)
+	if want := []string{filepath.Join(b, "new.go")}; !slices.Equal(got.Paths, want) {
+		t.Fatalf("batch %v, want %v", got.Paths, want)
+	}
+}
+
+func TestIgnored(t *testing.T) {
+	for name, want := range map[string]bool{
+		"main.go": false, ".main.go.swp": true, "main.go~": true, "#main.go#": true, ".#main.go": true,
+		"4913": true, "main.go___jb_tmp___": true, "x.tmp": true, "go.mod": false,
+	} {
+		if got := watch.Ignored(name); got != want {
+			t.Errorf("Ignored(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestNewFailsOnMissingDirectory(t *testing.T) {
+	if _, err := watch.New(watch.Set{Dirs: []string{filepath.Join(t.TempDir(), "gone")}}, time.Millisecond); err == nil {
+		t.Fatal("watching a missing directory succeeded")
+	}
+}
