@@ -67,7 +67,12 @@ type fixture struct {
 // control API.
 func start(t *testing.T, env ...string) *fixture {
 	t.Helper()
-	f := &fixture{port: freePort(t), bin: filepath.Join(t.TempDir(), "app"), out: &syncBuffer{}}
+	return startIn(t, t.TempDir(), env...)
+}
+
+func startIn(t *testing.T, dir string, env ...string) *fixture {
+	t.Helper()
+	f := &fixture{port: freePort(t), bin: filepath.Join(dir, "app"), out: &syncBuffer{}}
 	copyFile(t, childV1, f.bin)
 	probe, err := agent.ParseProbe("tcp:" + strconv.Itoa(f.port))
 	if err != nil {
@@ -379,5 +384,34 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A full disk while writing the new binary: 507, nothing left behind, the old version serves on.
+func TestDiskFullKeepsOldRunning(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	v1 := read(t, childV1)
+	dir := t.TempDir()
+	// Room for the running binary and a little more, not for a second copy.
+	size := len(v1) + len(v1)/2
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	f := startIn(t, dir)
+	before := f.waitReady(t)
+	_, err := f.client.Update(t.Context(), delta.EncodeRaw(read(t, childV2)), waitReady)
+	var ae *agentapi.APIError
+	if !errors.As(err, &ae) || ae.Code != http.StatusInsufficientStorage || !strings.Contains(ae.Message, "no space") {
+		t.Fatalf("got %v, want 507 no space", err)
+	}
+	after := f.waitReady(t)
+	if after.PID != before.PID || after.SHA256 != before.SHA256 || f.get(t) != "v1" {
+		t.Fatalf("state changed: %+v → %+v", before, after)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("left-over files: %v", entries)
 	}
 }

@@ -142,7 +142,13 @@ func (r *Reporter) Infof(service, format string, args ...any) {
 	r.write(e, func() string { return "• " + e.Message })
 }
 
-func secs(ms float64) string { return fmt.Sprintf("%.2fs", ms/1000) }
+// secs shows short phases to the millisecond, so a 4 ms restart does not read as 0.00s.
+func secs(ms float64) string {
+	if ms < 100 {
+		return fmt.Sprintf("%.3fs", ms/1000)
+	}
+	return fmt.Sprintf("%.2fs", ms/1000)
+}
 
 // Bytes formats n as a short human size.
 func Bytes(n int) string {

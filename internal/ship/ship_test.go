@@ -1,0 +1,99 @@
+package ship_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/hotpod/hotpod/internal/delta"
+	"github.com/hotpod/hotpod/internal/ship"
+)
+
+func binaries() (old, cur []byte) {
+	old = bytes.Repeat([]byte("0123456789abcdef some binary content "), 200000) // ~7 MB
+	cur = bytes.Clone(old)
+	copy(cur[1000:], "an edit")
+	return old, cur
+}
+
+func TestChooseFollowsTheLink(t *testing.T) {
+	old, cur := binaries()
+	s := ship.New(ship.Auto)
+	oh, ch := s.Remember(old), s.Remember(cur)
+
+	fast := &ship.Link{}
+	fast.Observe(100<<20, 50*time.Millisecond) // 2 GB/s: loopback
+	if k := s.Choose(oh, ch, fast); k != delta.Raw {
+		t.Errorf("fast link: %v, want raw", k)
+	}
+	slow := &ship.Link{}
+	slow.Observe(10<<20, 4*time.Second) // 2.6 MB/s: a 20 Mbit/s uplink
+	if k := s.Choose(oh, ch, slow); k != delta.Delta {
+		t.Errorf("slow link with a known base: %v, want delta", k)
+	}
+	if k := s.Choose(delta.Hash{}, ch, slow); k != delta.Full {
+		t.Errorf("slow link, unknown base: %v, want full", k)
+	}
+	if k := s.Choose(delta.Sum([]byte("never seen")), ch, slow); k != delta.Full {
+		t.Errorf("slow link, base not remembered: %v, want full", k)
+	}
+}
+
+func TestForcedMethods(t *testing.T) {
+	old, cur := binaries()
+	for m, want := range map[ship.Method][2]delta.Kind{
+		ship.Raw:   {delta.Raw, delta.Raw},
+		ship.Full:  {delta.Full, delta.Full},
+		ship.Delta: {delta.Delta, delta.Full}, // a delta needs a known base
+	} {
+		s := ship.New(m)
+		oh, ch := s.Remember(old), s.Remember(cur)
+		link := &ship.Link{}
+		if got := [2]delta.Kind{s.Choose(oh, ch, link), s.Choose(delta.Hash{}, ch, link)}; got != want {
+			t.Errorf("%s: got %v, want %v", m, got, want)
+		}
+	}
+}
+
+func TestPatchIsSharedAndApplies(t *testing.T) {
+	old, cur := binaries()
+	s := ship.New(ship.Delta)
+	oh, ch := s.Remember(old), s.Remember(cur)
+	p1, err := s.Patch(delta.Delta, oh, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, _ := s.Patch(delta.Delta, oh, ch)
+	if &p1[0] != &p2[0] {
+		t.Error("the same patch was computed twice")
+	}
+	got, err := delta.Apply(old, p1)
+	if err != nil || !bytes.Equal(got, cur) {
+		t.Fatalf("patch does not apply: %v", err)
+	}
+	if len(p1) > len(cur)/100 {
+		t.Errorf("delta of a 7-byte edit is %d bytes", len(p1))
+	}
+}
+
+func TestForgetsOldBinaries(t *testing.T) {
+	s := ship.New(ship.Auto)
+	first := s.Remember([]byte("build 0"))
+	for i := 1; i <= 4; i++ {
+		s.Remember([]byte{byte(i)})
+	}
+	if _, err := s.Patch(delta.Raw, delta.Hash{}, first); err == nil {
+		t.Fatal("a build older than the last four is still kept")
+	}
+}
+
+func TestParseMethod(t *testing.T) {
+	for _, ok := range []string{"auto", "delta", "full", "raw"} {
+		if _, err := ship.ParseMethod(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	if _, err := ship.ParseMethod("rsync"); err == nil {
+		t.Error("rsync accepted")
+	}
+}
