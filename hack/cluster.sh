@@ -313,7 +313,9 @@ stop_component() { # NAME [TIMEOUT]: TERM, wait, KILL; only if the pid still run
 	rm -f "$f"
 }
 
-cmd_down() {
+# Best effort throughout: every step runs even when an earlier one found nothing to do.
+cmd_down() (
+	set +e +o pipefail
 	[[ $EUID -eq 0 ]] || die "must run as root"
 	local t0=$SECONDS
 	# node agents first, so nothing restarts pods while they are torn down
@@ -376,7 +378,7 @@ cmd_down() {
 	done
 	rm -rf "$STATE" 2>/dev/null || log "could not remove all of $STATE"
 	log "down in $((SECONDS - t0))s"
-}
+)
 
 # purge_chains iptables|ip6tables: the KUBE-* (kubelet, kube-proxy), CNI-* (portmap) and our own
 # chains, and the jumps into them
