@@ -89,7 +89,7 @@ func ParseUpdateParams(q url.Values) (UpdateParams, error) {
 	}
 	if s := q.Get("timeout_ms"); s != "" {
 		ms, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || ms <= 0 || time.Duration(ms)*time.Millisecond > MaxTimeout {
+		if err != nil || ms <= 0 || ms > MaxTimeout.Milliseconds() {
 			return p, fmt.Errorf("timeout_ms=%q: want a whole number of milliseconds from 1 to %d", s, MaxTimeout.Milliseconds())
 		}
 		p.Timeout = time.Duration(ms) * time.Millisecond
