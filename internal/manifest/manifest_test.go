@@ -1,0 +1,137 @@
+package manifest_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/hotpod/hotpod/internal/manifest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var dev = manifest.Dev{
+	Session:     "s1",
+	TokenSecret: "hotpod-s1",
+	Images: map[string]manifest.Built{
+		"github.com/hotpod/hotpod/examples/hello": {Ref: "127.0.0.1:5000/hello@sha256:1111", Name: "hello"},
+		"example.com/db/cmd/db":                   {Ref: "127.0.0.1:5000/db@sha256:2222", Name: "db"},
+		"example.com/agent":                       {Ref: "127.0.0.1:5000/agent@sha256:3333", Name: "agent"},
+		"example.com/svc/cmd/api":                 {Ref: "127.0.0.1:5000/api@sha256:4444", Name: "api"},
+		"example.com/svc/cmd/worker":              {Ref: "127.0.0.1:5000/worker@sha256:5555", Name: "worker"},
+		"example.com/svc/cmd/migrate":             {Ref: "127.0.0.1:5000/migrate@sha256:6666", Name: "migrate"},
+	},
+}
+
+func TestRewriteGolden(t *testing.T) {
+	inputs, _ := filepath.Glob("testdata/rewrite/*.yaml")
+	for _, in := range inputs {
+		if strings.HasSuffix(in, ".golden.yaml") {
+			continue
+		}
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			objs, err := manifest.ReadPaths([]string{in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			for _, o := range objs {
+				if err := manifest.Rewrite(o, dev); err != nil {
+					t.Fatal(err)
+				}
+				b, err := yaml.Marshal(o.Object)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out.WriteString("---\n")
+				out.Write(b)
+			}
+			golden := strings.TrimSuffix(in, ".yaml") + ".golden.yaml"
+			if *update {
+				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Errorf("differs from %s (go test -update to accept):\n%s", golden, out.String())
+			}
+		})
+	}
+}
+
+func TestKoRefs(t *testing.T) {
+	objs, err := manifest.ReadPaths([]string{"testdata/rewrite"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := manifest.KoRefs(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "example.com/agent github.com/hotpod/hotpod/examples/hello example.com/svc/cmd/migrate example.com/svc/cmd/api example.com/svc/cmd/worker example.com/db/cmd/db"
+	if got := strings.Join(refs, " "); got != want {
+		t.Fatalf("refs\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestReadErrors(t *testing.T) {
+	for doc, want := range map[string]string{
+		"kind: Pod\nmetadata: {name: x}\n":                                "no apiVersion",
+		"apiVersion: v1\nmetadata: {name: x}\n":                           "no kind",
+		"apiVersion: v1\nkind: Pod\n":                                     "no metadata.name",
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: [x\n":                "document 1",
+		"apiVersion: v1\nkind: List\nitems: [1]\n":                        "not an object",
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\n- x\n": "document 2",
+	} {
+		_, err := manifest.Read(strings.NewReader(doc), "k8s.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "k8s.yaml") {
+			t.Errorf("%q: got %v, want an error naming k8s.yaml with %q", doc, err, want)
+		}
+	}
+	if _, err := manifest.ReadPaths([]string{"testdata/none.yaml"}); err == nil {
+		t.Error("missing file accepted")
+	}
+	if _, err := manifest.KoRefs(mustRead(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: a, image: 'ko://'}]}\n")); err == nil {
+		t.Error("empty ko:// accepted")
+	}
+}
+
+func mustRead(t *testing.T, doc string) []*manifest.Object {
+	t.Helper()
+	objs, err := manifest.Read(strings.NewReader(doc), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+// FuzzRead: manifests come from the user's files; no input may panic the reader or the rewrite.
+func FuzzRead(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/rewrite/*.yaml")
+	for _, s := range seeds {
+		b, _ := os.ReadFile(s)
+		f.Add(b)
+	}
+	f.Add([]byte("apiVersion: v1\nkind: List\nitems: [{apiVersion: v1, kind: Pod, metadata: {name: a}}]\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		objs, err := manifest.Read(bytes.NewReader(b), "fuzz")
+		if err != nil {
+			return
+		}
+		if _, err := manifest.KoRefs(objs); err != nil {
+			return
+		}
+		for _, o := range objs {
+			_ = manifest.Rewrite(o, dev)
+		}
+	})
+}
