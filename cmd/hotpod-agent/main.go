@@ -30,12 +30,23 @@ Flags:
 	listen := fs.String("listen", "127.0.0.1:7878", "loopback address of the control API")
 	tokenFile := fs.String("token-file", "", "file holding the session token (default: $HOTPOD_TOKEN)")
 	binary := fs.String("binary", "", "the binary that updates replace (default: COMMAND)")
+	seed := fs.String("seed", "", "copy this file to --binary first, unless --binary exists (the image's binary into an emptyDir)")
 	ready := fs.String("ready", "", "readiness probe: tcp:PORT or http://127.0.0.1:PORT/PATH")
 	stopSig := fs.String("stop-signal", "TERM", "signal that asks the app to stop before a restart")
 	grace := fs.Duration("grace", 10*time.Second, "how long the app may take to stop before it is killed")
 	addrFile := fs.String("addr-file", "", "write the bound control address to this file")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
+	}
+	if *seed != "" {
+		if *binary == "" {
+			fmt.Fprintln(os.Stderr, "hotpod-agent: --seed needs --binary")
+			os.Exit(2)
+		}
+		if err := agent.Seed(*seed, *binary); err != nil {
+			fmt.Fprintln(os.Stderr, "hotpod-agent:", err)
+			os.Exit(2)
+		}
 	}
 	if err := run(*listen, *tokenFile, *binary, *ready, *stopSig, *grace, *addrFile, fs.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "hotpod-agent:", err)

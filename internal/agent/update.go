@@ -163,3 +163,21 @@ func (s *Supervisor) restart(p agentapi.UpdateParams) (agentapi.UpdateResult, er
 	res.Status = s.Status()
 	return res, nil
 }
+
+// Seed copies the image's binary at from to path, where updates will replace it, unless path
+// exists already (the container restarted and keeps its emptyDir, with the newest binary).
+func Seed(from, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return fmt.Errorf("seed the app binary: %w", err)
+	}
+	tmp := path + ".hotpod-seed"
+	if err := writeFileSync(tmp, b, 0o755); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("seed the app binary into %s: %w (is the directory writable?)", filepath.Dir(path), err)
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/hotpod/hotpod/internal/agentbin"
@@ -31,14 +28,34 @@ type devFlags struct {
 	debounce     time.Duration
 	readyTimeout time.Duration
 	grace        time.Duration
+
+	files          repeated
+	namespace      string
+	kubeContext    string
+	repo           string
+	baseImage      string
+	keep           bool
+	forwards       repeated
+	rolloutTimeout time.Duration
 }
 
 func runDev(ctx context.Context, env Env, args []string) error {
 	var f devFlags
-	fs := newFlagSet(env, "dev", "dev --local [flags] [PACKAGE] [-- APP ARGS...]\n\n"+
-		"Builds PACKAGE (default \".\"), runs it under the agent, and on every saved edit rebuilds it and\n"+
-		"swaps the new binary in. Each iteration prints its phases and the edit→ready total.")
+	fs := newFlagSet(env, "dev", "dev -f MANIFESTS [flags]\n       hotpod dev --local [flags] [PACKAGE] [-- APP ARGS...]\n\n"+
+		"With -f: builds every ko://<import path> image of the manifests once (base + agent + app),\n"+
+		"applies the manifests with the containers under the agent, and on every saved edit rebuilds\n"+
+		"the binary and swaps it into every pod at once. Ctrl-C deletes what it applied.\n"+
+		"With --local: runs PACKAGE (default \".\") as a local process under the agent.\n"+
+		"Each iteration prints its phases and the edit→ready total.")
 	fs.BoolVar(&f.local, "local", false, "run the app as a local process under the agent (no cluster)")
+	fs.Var(&f.files, "f", "manifest file or directory (repeatable)")
+	fs.StringVar(&f.namespace, "n", "", "namespace (default: the kubeconfig context's)")
+	fs.StringVar(&f.kubeContext, "context", "", "kubeconfig context (default: the current one)")
+	fs.StringVar(&f.repo, "default-repo", defaultRepo(), "registry repository for built images (env HOTPOD_DEFAULT_REPO, then KO_DOCKER_REPO)")
+	fs.StringVar(&f.baseImage, "base-image", "gcr.io/distroless/static:nonroot", "base image, or scratch for an empty one")
+	fs.BoolVar(&f.keep, "keep", false, "leave the applied objects in the cluster on exit")
+	fs.Var(&f.forwards, "port-forward", "LOCAL:REMOTE: forward a local port to the session's pods, following replacements (repeatable)")
+	fs.DurationVar(&f.rolloutTimeout, "rollout-timeout", 5*time.Minute, "how long the first rollout may take")
 	fs.StringVar(&f.ready, "ready", "", "readiness check: tcp:PORT or http://127.0.0.1:PORT/PATH (default: ready once started)")
 	fs.StringVar(&f.output, "output", "text", "text, or json: one JSON object per line")
 	fs.StringVar(&f.ship, "ship", "auto", "how binaries travel: auto (fastest for the measured link), delta, full, raw")
@@ -67,10 +84,17 @@ func runDev(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !f.local {
-		return errors.New("only --local is available in this version: run 'hotpod dev --local'")
+	switch {
+	case f.local && len(f.files) > 0:
+		return errors.New("--local and -f exclude each other: --local runs the app here, -f in the cluster")
+	case f.local:
+		return devLocal(ctx, env, f, pkg, appArgs, method)
+	case len(f.files) == 0:
+		return errors.New("nothing to run: give manifests with -f k8s/ (cluster), or --local")
+	case len(pos) > 0 || len(appArgs) > 0:
+		return errors.New("with -f the manifests say what runs: drop the PACKAGE and app arguments")
 	}
-	return devLocal(ctx, env, f, pkg, appArgs, method)
+	return devCluster(ctx, env, f, method)
 }
 
 func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []string, method ship.Method) error {
@@ -117,7 +141,7 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 			rep.Infof(m.Name, "stopped the app and the agent; nothing left running")
 		}
 	}()
-	prefixed := newPrefixWriter(logs, m.Name+" | ")
+	prefixed := report.NewPrefixWriter(logs, m.Name)
 	rep.Infof(m.Name, "building %s", m.ImportPath)
 	target, err := loop.Start(ctx, func(ctx context.Context, path string) (*devloop.Target, error) {
 		agent, err = local.Start(ctx, local.Options{Agent: agentPath, Binary: path, Name: m.Name, Args: appArgs,
@@ -151,39 +175,4 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 func watchSet(m *gopkg.Main) watch.Set {
 	files := append([]string{filepath.Join(m.ModuleDir, "go.mod"), filepath.Join(m.ModuleDir, "go.sum")}, m.EmbedFiles...)
 	return watch.Set{Dirs: m.Dirs, Files: files}
-}
-
-// prefixWriter starts every line with a prefix, so the app's output stands apart from hotpod's.
-type prefixWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	prefix  []byte
-	midLine bool
-}
-
-func newPrefixWriter(w io.Writer, prefix string) *prefixWriter {
-	return &prefixWriter{w: w, prefix: []byte(prefix)}
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := len(b)
-	var out bytes.Buffer
-	for len(b) > 0 {
-		if !p.midLine {
-			out.Write(p.prefix)
-		}
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			out.Write(b)
-			p.midLine = true
-			break
-		}
-		out.Write(b[:i+1])
-		b = b[i+1:]
-		p.midLine = false
-	}
-	_, err := p.w.Write(out.Bytes())
-	return n, err
 }

@@ -60,6 +60,10 @@ type Loop struct {
 
 	iteration atomic.Int64
 	current   atomic.Pointer[delta.Hash]
+	// iteration 1 of a cluster session: when it began, its build, the binary's size
+	started    time.Time
+	firstBuild time.Duration
+	size       atomic.Int64
 }
 
 // Iteration is the number of the latest iteration.
@@ -158,6 +162,7 @@ func (l *Loop) Run(ctx context.Context, w *watch.Watcher) error {
 		os.Remove(res.Path)
 		h := l.Shipper.Remember(bin)
 		l.current.Store(&h)
+		l.size.Store(int64(len(bin)))
 		l.shipAll(ctx, it, b.First, res.Duration, h, len(bin))
 		go l.refreshWatch(ctx, w)
 	}
@@ -304,5 +309,48 @@ func (l *Loop) Follow(ctx context.Context, t *Target) {
 		case <-ctx.Done():
 		case <-time.After(500 * time.Millisecond):
 		}
+	}
+}
+
+// NewTarget returns a target whose agent runs the binary with hash runs (zero when unknown).
+func NewTarget(name string, c *agentapi.Client, runs delta.Hash) *Target {
+	return &Target{Name: name, Client: c, base: runs}
+}
+
+// Init makes bin, the binary already deployed (in the image), iteration 1's build; started is
+// when the session began, where iteration 1's edit→ready counts from.
+func (l *Loop) Init(bin []byte, buildTime time.Duration, started time.Time) {
+	h := l.Shipper.Remember(bin)
+	l.current.Store(&h)
+	l.iteration.Store(1)
+	l.started, l.firstBuild = started, buildTime
+	l.size.Store(int64(len(bin)))
+}
+
+// Join brings a target that just appeared (a new or restarted pod) to the current binary, or,
+// when it already runs it, reports it ready once it is.
+func (l *Loop) Join(ctx context.Context, t *Target) {
+	h := l.Current()
+	if t.runs() != h {
+		l.Bring(ctx, t, l.Iteration(), time.Now(), 0, h, int(l.size.Load()))
+		return
+	}
+	st, err := waitState(ctx, t.Client, l.ReadyTimeout)
+	if err != nil {
+		if ctx.Err() == nil {
+			l.Report.Failed(report.Failed{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(), Error: err.Error()})
+		}
+		return
+	}
+	switch st.State {
+	case agentapi.StateExited:
+		if st.ExitCode != nil {
+			l.Report.Crashed(report.Crashed{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(),
+				ExitCode: *st.ExitCode, LastOutput: st.LastOutput})
+		}
+	case agentapi.StateReady:
+		l.Report.Ready(report.Ready{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(),
+			EditToReady: agentapi.Ms(time.Since(l.started)), BuildMS: agentapi.Ms(l.firstBuild),
+			BinaryBytes: int(l.size.Load()), SHA256: h.String(), Method: "image"})
 	}
 }

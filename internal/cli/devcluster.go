@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/hotpod/hotpod/internal/agentbin"
+	"github.com/hotpod/hotpod/internal/appimage"
+	"github.com/hotpod/hotpod/internal/build"
+	"github.com/hotpod/hotpod/internal/devloop"
+	"github.com/hotpod/hotpod/internal/gopkg"
+	"github.com/hotpod/hotpod/internal/kube"
+	"github.com/hotpod/hotpod/internal/manifest"
+	"github.com/hotpod/hotpod/internal/report"
+	"github.com/hotpod/hotpod/internal/session"
+	"github.com/hotpod/hotpod/internal/ship"
+	"github.com/hotpod/hotpod/internal/watch"
+)
+
+// repeated is a flag that may be given more than once.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+func defaultRepo() string {
+	if r := os.Getenv("HOTPOD_DEFAULT_REPO"); r != "" {
+		return r
+	}
+	return os.Getenv("KO_DOCKER_REPO")
+}
+
+func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) error {
+	started := time.Now()
+	rep := report.New(env.Stdout, f.output == "json")
+	logs := env.Stdout
+	if rep.JSON() {
+		logs = env.Stderr
+	}
+	objs, err := manifest.ReadPaths(f.files)
+	if err != nil {
+		return err
+	}
+	refs, err := manifest.KoRefs(objs)
+	if err != nil {
+		return err
+	}
+	if len(refs) == 0 {
+		return errors.New("the manifests use no ko:// image: write image: ko://<import path of your main package> where hotpod should build")
+	}
+	if f.repo == "" {
+		return errors.New("no registry to push images to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO (the local test cluster's is 127.0.0.1:5000)")
+	}
+	k, err := kube.Load(ctx, f.kubeContext)
+	if err != nil {
+		return err
+	}
+	ns := f.namespace
+	if ns == "" {
+		ns = k.Namespace
+	}
+	platforms, err := k.Platforms(ctx)
+	if err != nil {
+		return err
+	}
+	if len(platforms) > 1 {
+		return fmt.Errorf("the cluster's nodes run %d platforms (%v): hotpod dev swaps one binary per service; pin the workloads to one architecture with a nodeSelector and a cluster of one platform", len(platforms), platforms)
+	}
+	cacheDir, err := agentbin.DefaultDir()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "hotpod-dev-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	sessionID, token := randomHex(4), randomHex(24)
+	ib := &appimage.Builder{Dir: env.Dir, Base: f.baseImage, Repo: f.repo, Agents: &agentbin.Cache{Dir: cacheDir},
+		Options: build.Options{LDFlags: f.ldflags, GCFlags: f.gcflags, Tags: f.tags}, Platform: platforms[0], WorkDir: work}
+	dev := manifest.Dev{Session: sessionID, TokenSecret: "hotpod-" + sessionID, Images: map[string]manifest.Built{}}
+	loops := map[string]*devloop.Loop{}
+	mains := map[string]*gopkg.Main{}
+	for _, ref := range refs {
+		rep.Infof("", "building ko://%s for %s/%s on %s", ref, platforms[0].OS, platforms[0].Architecture, f.baseImage)
+		t := time.Now()
+		res, err := ib.Build(ctx, ref)
+		if err != nil {
+			var be *build.Error
+			if errors.As(err, &be) {
+				return fmt.Errorf("%s\nthe first build failed: fix it and run hotpod again", be.Output)
+			}
+			return err
+		}
+		dev.Images[ref] = res.Built
+		mains[ref] = res.Main
+		loop := &devloop.Loop{Service: res.Main.Name, Builder: res.Builder, Shipper: ship.New(method), Report: rep,
+			WorkDir: work, ReadyTimeout: f.readyTimeout}
+		bld := res.Builder
+		pkg := ref
+		loop.WatchSet = func(ctx context.Context) (watch.Set, error) {
+			m, err := gopkg.Load(ctx, env.Dir, pkg, bld.Env())
+			if err != nil {
+				return watch.Set{}, err
+			}
+			return watchSet(m), nil
+		}
+		loop.Init(res.Binary, time.Since(t), started)
+		loops[ref] = loop
+		rep.Infof(res.Main.Name, "pushed %s", res.Built.Ref)
+	}
+	secret := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Secret",
+		"metadata":   map[string]any{"name": dev.TokenSecret, "labels": map[string]any{manifest.SessionKey: sessionID}},
+		"stringData": map[string]any{manifest.TokenKey: token},
+	}}
+	objs = append([]*manifest.Object{secret}, objs...)
+	for _, o := range objs {
+		if err := manifest.Rewrite(o, dev); err != nil {
+			return err
+		}
+	}
+	applied, err := k.Apply(ctx, ns, objs)
+	defer func() {
+		if f.keep {
+			rep.Infof("", "kept the %d objects this session applied (--keep)", len(applied))
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := k.Delete(cctx, applied, time.Minute); err != nil {
+			rep.Infof("", "cleanup: %v", err)
+			return
+		}
+		rep.Infof("", "deleted the %d objects this session applied", len(applied))
+	}()
+	if err != nil {
+		return err
+	}
+	rep.Infof("", "applied %d objects to namespace %s (session %s)", len(applied), ns, sessionID)
+	if err := k.WaitRollout(ctx, applied, f.rolloutTimeout, func(s string) { rep.Infof("", "%s", s) }); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	mgr := &session.Manager{Kube: k, Namespace: ns, Session: sessionID, Token: token, Loops: loops, Report: rep, Logs: logs}
+	go mgr.Run(ctx)
+	for _, spec := range f.forwards {
+		local, remote, err := session.ParseForward(spec)
+		if err != nil {
+			return err
+		}
+		addr, err := mgr.Forward(ctx, local, remote)
+		if err != nil {
+			return err
+		}
+		rep.Infof("", "forwarding %s to port %d of the session's pods", addr, remote)
+	}
+	done := make(chan error, len(loops))
+	for ref, loop := range loops {
+		loop.Targets = func() []*devloop.Target { return mgr.Targets(ref) }
+		w, err := watch.New(watchSet(mains[ref]), f.debounce)
+		if err != nil {
+			return err
+		}
+		go w.Run(ctx)
+		go func() { done <- loop.Run(ctx, w) }()
+		rep.Infof(loop.Service, "watching %d package directories: save a file to ship it, Ctrl-C to stop", len(mains[ref].Dirs))
+	}
+	for range loops {
+		if err := <-done; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b)
+}

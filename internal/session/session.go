@@ -1,0 +1,221 @@
+// Package session keeps one connection per agent of a hotpod session in the cluster: a pod
+// informer notices new, restarted and deleted pods; each running agent gets a port-forward, is
+// brought to the current binary on its own, and has its crashes and logs followed.
+package session
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/hotpod/hotpod/internal/agentapi"
+	"github.com/hotpod/hotpod/internal/delta"
+	"github.com/hotpod/hotpod/internal/devloop"
+	"github.com/hotpod/hotpod/internal/kube"
+	"github.com/hotpod/hotpod/internal/manifest"
+	"github.com/hotpod/hotpod/internal/report"
+)
+
+// Manager follows the pods of one session.
+type Manager struct {
+	Kube      *kube.Client
+	Namespace string
+	Session   string
+	Token     string
+	Loops     map[string]*devloop.Loop // by import path
+	Report    *report.Reporter
+	// Logs receives every app's output, each line prefixed with its pod.
+	Logs io.Writer
+
+	mu      sync.Mutex
+	entries map[string]*entry // by pod UID/container
+}
+
+type entry struct {
+	target     *devloop.Target
+	importPath string
+	pod        string
+	cancel     context.CancelFunc
+	connected  bool
+}
+
+// Targets lists the connected agents that run importPath, for its loop.
+func (m *Manager) Targets(importPath string) []*devloop.Target {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*devloop.Target
+	for _, e := range m.entries {
+		if e.importPath == importPath && e.connected {
+			out = append(out, e.target)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Pods lists the names of the pods with a connected agent.
+func (m *Manager) Pods() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range m.entries {
+		if e.connected && !seen[e.pod] {
+			seen[e.pod] = true
+			out = append(out, e.pod)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Run follows the session's pods until ctx ends.
+func (m *Manager) Run(ctx context.Context) {
+	m.mu.Lock()
+	m.entries = map[string]*entry{}
+	m.mu.Unlock()
+	f := informers.NewSharedInformerFactoryWithOptions(m.Kube.Clientset, 0, informers.WithNamespace(m.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = manifest.SessionKey + "=" + m.Session }))
+	inf := f.Core().V1().Pods().Informer()
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { m.sync(ctx, o) },
+		UpdateFunc: func(_, o any) { m.sync(ctx, o) },
+		DeleteFunc: func(o any) {
+			if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+				o = d.Obj
+			}
+			if p, ok := o.(*corev1.Pod); ok {
+				m.drop(p, nil)
+			}
+		},
+	})
+	f.Start(ctx.Done())
+	<-ctx.Done()
+	f.Shutdown()
+	m.mu.Lock()
+	for k, e := range m.entries {
+		e.cancel()
+		delete(m.entries, k)
+	}
+	m.mu.Unlock()
+}
+
+// sync connects to the agents of a running pod and forgets those of a pod that stopped.
+func (m *Manager) sync(ctx context.Context, o any) {
+	p, ok := o.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	agents, err := manifest.Agents(p.Annotations)
+	if err != nil {
+		m.Report.Infof("", "pod %s: %v", p.Name, err)
+		return
+	}
+	running := map[string]bool{}
+	if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+		for _, s := range p.Status.ContainerStatuses {
+			if s.State.Running != nil {
+				running[s.Name] = true
+			}
+		}
+	}
+	m.drop(p, running)
+	for _, a := range agents {
+		if !running[a.Container] {
+			continue
+		}
+		key := string(p.UID) + "/" + a.Container
+		m.mu.Lock()
+		_, have := m.entries[key]
+		if have {
+			m.mu.Unlock()
+			continue
+		}
+		loop := m.Loops[a.ImportPath]
+		if loop == nil {
+			m.mu.Unlock()
+			continue
+		}
+		name := p.Name
+		if len(agents) > 1 {
+			name += "/" + a.Container
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		e := &entry{importPath: a.ImportPath, pod: p.Name, cancel: cancel}
+		m.entries[key] = e
+		m.mu.Unlock()
+		go m.connect(cctx, e, key, p.Name, name, a, loop)
+	}
+}
+
+// drop forgets the agents of p whose containers are not in running (all of them when nil).
+func (m *Manager) drop(p *corev1.Pod, running map[string]bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prefix := string(p.UID) + "/"
+	for k, e := range m.entries {
+		if len(k) > len(prefix) && k[:len(prefix)] == prefix && !running[k[len(prefix):]] {
+			e.cancel()
+			delete(m.entries, k)
+		}
+	}
+}
+
+// connect keeps a port-forward to one agent, reconnecting while the entry lives (a restarted
+// container, an apiserver restart).
+func (m *Manager) connect(ctx context.Context, e *entry, key, pod, name string, a manifest.Agent, loop *devloop.Loop) {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		err := m.serve(ctx, e, pod, name, a, loop)
+		m.mu.Lock()
+		e.connected = false
+		m.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if attempt > 0 || err != nil {
+			m.Report.Infof(loop.Service, "pod %s: agent connection lost (%v); reconnecting", name, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(min(attempt+1, 5)) * 500 * time.Millisecond):
+		}
+	}
+}
+
+func (m *Manager) serve(ctx context.Context, e *entry, pod, name string, a manifest.Agent, loop *devloop.Loop) error {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	local, done, err := m.Kube.PortForward(fctx, m.Namespace, pod, a.Port)
+	if err != nil {
+		return err
+	}
+	client := &agentapi.Client{Base: fmt.Sprintf("http://127.0.0.1:%d", local), Token: m.Token}
+	st, err := client.Status(fctx)
+	if err != nil {
+		return fmt.Errorf("agent status: %w", err)
+	}
+	runs, _ := delta.ParseHash(st.SHA256)
+	t := devloop.NewTarget(name, client, runs)
+	m.mu.Lock()
+	e.target, e.connected = t, true
+	m.mu.Unlock()
+	go loop.Follow(fctx, t)
+	if m.Logs != nil {
+		go func() { _ = client.Logs(fctx, report.NewPrefixWriter(m.Logs, name)) }()
+	}
+	loop.Join(fctx, t)
+	select {
+	case err := <-done:
+		return fmt.Errorf("port-forward closed: %v", err)
+	case <-ctx.Done():
+		return nil
+	}
+}
