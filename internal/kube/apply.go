@@ -261,4 +261,3 @@ func podTrouble(p corev1.Pod) []string {
 	}
 	return out
 }
-
