@@ -247,6 +247,11 @@ func (l *Loop) Bring(ctx context.Context, t *Target, it int, first time.Time, bu
 	}
 	base := t.runs()
 	if base == h {
+		// The edit compiled to the binary the target already runs (a reverted change, a
+		// comment): nothing to ship, and the user still hears that it is live.
+		l.Report.Ready(report.Ready{Service: l.Service, Pod: t.Name, Iteration: it,
+			EditToReady: agentapi.Ms(time.Since(first)), BuildMS: agentapi.Ms(buildTime),
+			BinaryBytes: size, Method: "unchanged", SHA256: h.String()})
 		return
 	}
 	kind := l.Shipper.Choose(base, h, &t.link)

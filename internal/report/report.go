@@ -93,6 +93,10 @@ func (r *Reporter) Ready(e Ready) {
 		if e.Pod != "local" {
 			pod = " [" + e.Pod + "]"
 		}
+		if e.Method == "unchanged" {
+			return fmt.Sprintf("✓ %s%s  build %s · same binary as running, nothing to ship   edit→ready %s", e.Service, pod,
+				secs(e.BuildMS), secs(e.EditToReady))
+		}
 		if e.Iteration == 1 {
 			return fmt.Sprintf("✓ %s%s  running  build %s · start %s   ready after %s", e.Service, pod,
 				secs(e.BuildMS), secs(e.RestartMS+e.ReadyMS), secs(e.EditToReady))

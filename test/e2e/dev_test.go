@@ -1,0 +1,368 @@
+package e2e_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/hotpod/hotpod/internal/e2e"
+)
+
+var hotpodBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hotpod-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	hotpodBin = filepath.Join(dir, "hotpod")
+	if out, err := exec.Command("go", "build", "-o", hotpodBin, "../../cmd/hotpod").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build hotpod: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type event struct {
+	Event      string   `json:"event"`
+	Pod        string   `json:"pod"`
+	Iteration  int      `json:"iteration"`
+	Error      string   `json:"error"`
+	ExitCode   *int     `json:"exit_code"`
+	LastOutput []string `json:"last_output"`
+	Message    string   `json:"message"`
+	BytesSent  int      `json:"bytes_sent"`
+	SHA256     string   `json:"sha256"`
+}
+
+// devSession is a running `hotpod dev -f` on a copy of examples/hello.
+type devSession struct {
+	t      *testing.T
+	env    *e2e.Env
+	ns     string
+	dir    string
+	cmd    *exec.Cmd
+	events chan event
+	stderr *syncBuf
+	port   int // the --port-forward local port
+}
+
+const helloManifest = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello}
+spec:
+  replicas: %d
+  selector: {matchLabels: {app: hello}}
+  template:
+    metadata: {labels: {app: hello}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: hello
+        image: ko://example.com/hello
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 1}
+        livenessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 1, failureThreshold: 1}
+        securityContext: {readOnlyRootFilesystem: %v, allowPrivilegeEscalation: false}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hello}
+spec:
+  selector: {app: hello}
+  ports: [{port: 80, targetPort: 8080}]
+`
+
+func startDev(t *testing.T, env *e2e.Env, replicas int, base string, readOnly bool) *devSession {
+	t.Helper()
+	ns := env.Namespace(t)
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../examples/hello/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"go.mod":         "module example.com/hello\n\ngo 1.24\n",
+		"main.go":        string(src),
+		"k8s/hello.yaml": fmt.Sprintf(helloManifest, replicas, readOnly),
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &devSession{t: t, env: env, ns: ns, dir: dir, events: make(chan event, 256), stderr: &syncBuf{}, port: freePort(t)}
+	s.cmd = exec.Command(hotpodBin, "dev", "-f", "k8s", "-n", ns, "--output", "json",
+		"--default-repo", env.Registry+"/e2e", "--base-image", base, "--port-forward", fmt.Sprintf("%d:8080", s.port))
+	s.cmd.Dir = dir
+	s.cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(os.TempDir(), "hotpod-e2e-cache"))
+	s.cmd.Stderr = s.stderr
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		if t.Failed() {
+			t.Logf("hotpod stderr:\n%s", s.stderr.String())
+		}
+	})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var e event
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				s.stderr.Write(append([]byte("event: "), append(sc.Bytes(), '\n')...))
+				s.events <- e
+			}
+		}
+		close(s.events)
+	}()
+	return s
+}
+
+// await waits for n events of kind (other kinds are skipped but ship_failed and unexpected
+// crashes fail the test) and returns them.
+func (s *devSession) await(kind string, n int) []event {
+	s.t.Helper()
+	var got []event
+	deadline := time.After(4 * time.Minute)
+	for len(got) < n {
+		select {
+		case e, ok := <-s.events:
+			if !ok {
+				s.t.Fatalf("hotpod exited while waiting for %s", kind)
+			}
+			switch {
+			case e.Event == kind:
+				got = append(got, e)
+			case e.Event == "ship_failed", e.Event == "crashed", e.Event == "build_failed":
+				s.t.Fatalf("got %+v while waiting for %s", e, kind)
+			}
+		case <-deadline:
+			s.t.Fatalf("timed out waiting for %d %s events (have %d)", n, kind, len(got))
+		}
+	}
+	return got
+}
+
+func (s *devSession) edit(from, to string) {
+	s.t.Helper()
+	p := filepath.Join(s.dir, "main.go")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if !strings.Contains(string(b), from) {
+		s.t.Fatalf("main.go has no %q", from)
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strings.Replace(string(b), from, to, 1)), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// answers asks every pod of the session, through its own port-forward, what it says.
+func (s *devSession) answers() map[string]string {
+	s.t.Helper()
+	out := map[string]string{}
+	for _, p := range s.env.Pods(s.t, s.ns, "app=hello") {
+		code, body := s.env.Get(s.t, s.ns, p.Name, 8080, "/")
+		out[p.Name] = fmt.Sprintf("%d %s", code, strings.TrimSpace(body))
+	}
+	return out
+}
+
+func (s *devSession) allSay(want string) {
+	s.t.Helper()
+	for pod, got := range s.answers() {
+		if got != "200 "+want {
+			s.t.Fatalf("pod %s answers %q, want %q", pod, got, want)
+		}
+	}
+}
+
+type podState struct {
+	uid      string
+	restarts int32
+}
+
+func (s *devSession) pods() map[string]podState {
+	out := map[string]podState{}
+	for _, p := range s.env.Pods(s.t, s.ns, "app=hello") {
+		var r int32
+		for _, c := range p.Status.ContainerStatuses {
+			r += c.RestartCount
+		}
+		out[p.Name] = podState{string(p.UID), r}
+	}
+	return out
+}
+
+// Two replicas on the scratch base: an edit reaches both, and no pod was replaced or restarted.
+func TestDevEditReachesEveryReplicaInPlace(t *testing.T) {
+	env := e2e.Setup(t)
+	s := startDev(t, env, 2, "scratch", false)
+	first := s.await("ready", 2)
+	if first[0].Pod == first[1].Pod {
+		t.Fatalf("both ready events name pod %s", first[0].Pod)
+	}
+	s.allSay("hello from hotpod")
+	before := s.pods()
+	if len(before) != 2 {
+		t.Fatalf("%d pods", len(before))
+	}
+
+	s.edit("hello from hotpod", "hello from the edit")
+	got := s.await("ready", 2)
+	if got[0].Iteration != 2 || got[1].Iteration != 2 || got[0].Pod == got[1].Pod || got[0].BytesSent == 0 {
+		t.Fatalf("ready events %+v", got)
+	}
+	s.allSay("hello from the edit")
+	after := s.pods()
+	for name, b := range before {
+		if a, ok := after[name]; !ok || a.uid != b.uid || a.restarts != 0 {
+			t.Fatalf("pod %s was replaced or restarted: before %+v after %+v (all after: %v)", name, b, a, after)
+		}
+	}
+	// --port-forward reaches the pods too.
+	if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port)); err != nil {
+		t.Fatalf("--port-forward: %v", err)
+	} else {
+		c.Close()
+	}
+}
+
+// The non-root base with a read-only root filesystem: an edit lands; a compile error ships
+// nothing; an app that exits 1 at start leaves the pod up (no CrashLoopBackOff) and the fix brings
+// it back; a deleted pod's replacement gets the current binary without a new edit; Ctrl-C
+// deletes what hotpod applied.
+func TestDevNonRootCrashReplaceAndCleanup(t *testing.T) {
+	env := e2e.Setup(t)
+	s := startDev(t, env, 1, env.Registry+"/hotpod/base-nonroot:latest", true)
+	s.await("ready", 1)
+
+	s.edit("hello from hotpod", "hello, non-root")
+	s.await("ready", 1)
+	s.allSay("hello, non-root")
+
+	s.edit("fmt.Fprintln(w, greeting)", "fmt.Fprintln(w, greeting, notDefined)")
+	e := s.awaitAny("build_failed")
+	if !strings.Contains(e.Error, "undefined: notDefined") {
+		t.Fatalf("build_failed: %+v", e)
+	}
+	s.allSay("hello, non-root")
+
+	s.edit("fmt.Fprintln(w, greeting, notDefined)", "fmt.Fprintln(w, greeting)")
+	s.await("ready", 1)
+	s.edit(`addr := ":8080"`, `fmt.Println("exiting on purpose"); os.Exit(1); addr := ":8080"`)
+	e = s.awaitAny("crashed")
+	if e.ExitCode == nil || *e.ExitCode != 1 || !strings.Contains(strings.Join(e.LastOutput, "\n"), "exiting on purpose") {
+		t.Fatalf("crashed: %+v", e)
+	}
+	// Longer than the liveness probe would need to kill it, were the probe still there.
+	time.Sleep(4 * time.Second)
+	for _, p := range env.Pods(t, s.ns, "app=hello") {
+		for _, c := range p.Status.ContainerStatuses {
+			if c.RestartCount != 0 || c.State.Running == nil {
+				t.Fatalf("pod %s container %s: restarts %d state %+v", p.Name, c.Name, c.RestartCount, c.State)
+			}
+		}
+	}
+	s.edit(`fmt.Println("exiting on purpose"); os.Exit(1); addr := ":8080"`, `addr := ":8080"`)
+	s.await("ready", 1)
+	s.allSay("hello, non-root")
+
+	// Replace the pod: the new one starts from the image and is brought to the current binary.
+	old := env.Pods(t, s.ns, "app=hello")[0]
+	zero := int64(0)
+	if err := env.Kube.Clientset.CoreV1().Pods(s.ns).Delete(t.Context(), old.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	var joined event
+	for {
+		joined = s.await("ready", 1)[0]
+		if joined.Pod != old.Name {
+			break
+		}
+	}
+	env.WaitRollout(t, s.ns, "hello", 2*time.Minute)
+	s.allSay("hello, non-root")
+
+	// Ctrl-C: everything applied is deleted.
+	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	for range s.events {
+	}
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("hotpod exit: %v", err)
+	}
+	cs := env.Kube.Clientset
+	if _, err := cs.AppsV1().Deployments(s.ns).Get(t.Context(), "hello", metav1.GetOptions{}); err == nil {
+		t.Fatal("the deployment survived Ctrl-C")
+	}
+	if _, err := cs.CoreV1().Services(s.ns).Get(t.Context(), "hello", metav1.GetOptions{}); err == nil {
+		t.Fatal("the service survived Ctrl-C")
+	}
+	secrets, err := cs.CoreV1().Secrets(s.ns).List(t.Context(), metav1.ListOptions{LabelSelector: "hotpod.dev/session"})
+	if err != nil || len(secrets.Items) != 0 {
+		t.Fatalf("session secrets left: %v %v", secrets, err)
+	}
+	env.Eventually(t, time.Minute, "pods gone", func() error {
+		if n := len(env.Pods(t, s.ns, "app=hello")); n != 0 {
+			return fmt.Errorf("%d pods left", n)
+		}
+		return nil
+	})
+}
+
+// awaitAny waits for one event of kind, skipping every other kind.
+func (s *devSession) awaitAny(kind string) event {
+	s.t.Helper()
+	deadline := time.After(4 * time.Minute)
+	for {
+		select {
+		case e, ok := <-s.events:
+			if !ok {
+				s.t.Fatalf("hotpod exited while waiting for %s", kind)
+			}
+			if e.Event == kind {
+				return e
+			}
+		case <-deadline:
+			s.t.Fatalf("timed out waiting for %s", kind)
+		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
