@@ -41,15 +41,39 @@ func Setup(t *testing.T) *Env {
 	if os.Getenv("HOTPOD_E2E") != "1" {
 		t.Skip("end-to-end test: set HOTPOD_E2E=1 with a cluster up (hack/cluster.sh up; eval $(hack/cluster.sh env))")
 	}
-	k, err := kube.Load(t.Context(), "")
+	env, err := Connect(t.Context())
 	if err != nil {
 		t.Fatalf("HOTPOD_E2E=1 but %v", err)
+	}
+	return env
+}
+
+// Connect reaches the cluster of the current kubeconfig and names its registry.
+func Connect(ctx context.Context) (*Env, error) {
+	k, err := kube.Load(ctx, "")
+	if err != nil {
+		return nil, err
 	}
 	reg := os.Getenv("HOTPOD_E2E_REGISTRY")
 	if reg == "" {
 		reg = "127.0.0.1:5000"
 	}
-	return &Env{Kube: k, Registry: reg}
+	return &Env{Kube: k, Registry: reg}, nil
+}
+
+// TempNamespace creates a namespace for a benchmark and returns its deletion.
+func (e *Env) TempNamespace(ctx context.Context, prefix string) (string, func(), error) {
+	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1000000)
+	cs := e.Kube.Clientset
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		return "", nil, err
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if _, err := cs.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			break
+		}
+	}
+	return name, func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) }, nil
 }
 
 // Namespace creates a namespace for this test, deleted at its end. When the test failed, the

@@ -45,6 +45,12 @@ type event struct {
 	Message    string   `json:"message"`
 	BytesSent  int      `json:"bytes_sent"`
 	SHA256     string   `json:"sha256"`
+
+	EditToReady float64 `json:"edit_to_ready_ms"`
+	BuildMS     float64 `json:"build_ms"`
+	ShipMS      float64 `json:"ship_ms"`
+	RestartMS   float64 `json:"restart_ms"`
+	ReadyMS     float64 `json:"ready_ms"`
 }
 
 // devSession is a running `hotpod dev -f` on a copy of examples/hello.

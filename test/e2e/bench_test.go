@@ -1,0 +1,151 @@
+package e2e_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotpod/hotpod/internal/e2e"
+)
+
+// BenchmarkDevLoop measures edit→ready on examples/hello: in the cluster (2 replicas, scratch
+// base, every pod's event counted) and, in the same run, the local floor (`hotpod dev --local`:
+// the same go build and a local process restart). Each b.N is one edit; the reported numbers are
+// medians. docs/benchmarks.md records a run.
+//
+//	HOTPOD_E2E=1 go test -run '^$' -bench DevLoop -benchtime 10x ./test/e2e/
+func BenchmarkDevLoop(b *testing.B) {
+	b.Run("local", func(b *testing.B) { benchEdits(b, nil, 1) })
+	b.Run("cluster", func(b *testing.B) {
+		if os.Getenv("HOTPOD_E2E") != "1" {
+			b.Skip("set HOTPOD_E2E=1 with the cluster up")
+		}
+		benchEdits(b, benchEnv(b), 2)
+	})
+}
+
+func benchEnv(b *testing.B) *e2e.Env {
+	env, err := e2e.Connect(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return env
+}
+
+// benchEdits runs hotpod dev (in the cluster when env is set, else --local) and times b.N edits,
+// waiting each time for pods ready events.
+func benchEdits(b *testing.B, env *e2e.Env, pods int) {
+	dir := b.TempDir()
+	src, err := os.ReadFile("../../examples/hello/main.go")
+	if err != nil {
+		b.Fatal(err)
+	}
+	must(b, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/hello\n\ngo 1.24\n"), 0o644))
+	must(b, os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644))
+	var cmd *exec.Cmd
+	if env == nil {
+		cmd = exec.Command(hotpodBin, "dev", "--local", "--output", "json", "--ready", "http://127.0.0.1:18089/healthz")
+		cmd.Env = append(os.Environ(), "PORT=18089")
+	} else {
+		ns, cleanup, err := env.TempNamespace(b.Context(), "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cleanup()
+		must(b, os.MkdirAll(filepath.Join(dir, "k8s"), 0o755))
+		must(b, os.WriteFile(filepath.Join(dir, "k8s/hello.yaml"), fmt.Appendf(nil, helloManifest, pods, false), 0o644))
+		cmd = exec.Command(hotpodBin, "dev", "-f", "k8s", "-n", ns, "--output", "json",
+			"--default-repo", env.Registry+"/bench", "--base-image", "scratch")
+		cmd.Env = os.Environ()
+	}
+	cmd.Dir = dir
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = nil
+	must(b, cmd.Start())
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	events := make(chan event, 64)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var e event
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				events <- e
+			}
+		}
+		close(events)
+	}()
+	awaitReady := func() []event {
+		var got []event
+		deadline := time.After(5 * time.Minute)
+		for len(got) < pods {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					b.Fatal("hotpod exited")
+				}
+				switch e.Event {
+				case "ready":
+					got = append(got, e)
+				case "build_failed", "crashed", "ship_failed":
+					b.Fatalf("%+v", e)
+				}
+			case <-deadline:
+				b.Fatal("no ready event")
+			}
+		}
+		return got
+	}
+	awaitReady()
+	var total, build, ship, restart, ready, bytes []float64
+	text := string(src)
+	b.ResetTimer()
+	for i := range b.N {
+		time.Sleep(300 * time.Millisecond) // a quiet editor between saves
+		next := strings.Replace(text, "hello from hotpod", fmt.Sprintf("hello from hotpod, edit %d", i), 1)
+		tmp := filepath.Join(dir, ".main.go.tmp")
+		must(b, os.WriteFile(tmp, []byte(next), 0o644))
+		must(b, os.Rename(tmp, filepath.Join(dir, "main.go")))
+		for _, e := range awaitReady() {
+			total = append(total, e.EditToReady)
+			build = append(build, e.BuildMS)
+			ship = append(ship, e.ShipMS)
+			restart = append(restart, e.RestartMS)
+			ready = append(ready, e.ReadyMS)
+			bytes = append(bytes, float64(e.BytesSent))
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(median(total), "edit-to-ready-ms")
+	b.ReportMetric(median(build), "build-ms")
+	b.ReportMetric(median(ship), "ship-ms")
+	b.ReportMetric(median(restart), "restart-ms")
+	b.ReportMetric(median(ready), "ready-ms")
+	b.ReportMetric(median(bytes), "bytes-per-pod")
+	b.ReportMetric(0, "ns/op")
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func must(b *testing.B, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+}
