@@ -11,6 +11,9 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/hotpod/hotpod/internal/agentbin"
 	"github.com/hotpod/hotpod/internal/build"
@@ -40,49 +43,82 @@ type Result struct {
 
 // Build compiles importPath for b.Platform, assembles the image and pushes it.
 func (b *Builder) Build(ctx context.Context, importPath string) (Result, error) {
+	img, res, err := b.image(ctx, importPath, b.Platform)
+	if err != nil {
+		return Result{}, err
+	}
+	ref, err := image.Push(ctx, img, b.repo(res.Main.Name), "hotpod")
+	if err != nil {
+		return Result{}, err
+	}
+	res.Built.Ref = ref.String()
+	return res, nil
+}
+
+// BuildIndex builds importPath for every platform and pushes them as one image index, for a
+// cluster whose nodes differ.
+func (b *Builder) BuildIndex(ctx context.Context, importPath string, platforms []v1.Platform) (string, error) {
+	var adds []mutate.IndexAddendum
+	name := ""
+	for _, p := range platforms {
+		img, res, err := b.image(ctx, importPath, p)
+		if err != nil {
+			return "", err
+		}
+		name = res.Main.Name
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
+	}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
+	ref, err := image.PushIndex(ctx, idx, b.repo(name), "hotpod")
+	if err != nil {
+		return "", err
+	}
+	return ref.String(), nil
+}
+
+func (b *Builder) repo(name string) string { return strings.TrimSuffix(b.Repo, "/") + "/" + name }
+
+// image compiles importPath for p and assembles (but does not push) its image.
+func (b *Builder) image(ctx context.Context, importPath string, p v1.Platform) (v1.Image, Result, error) {
 	bld := &build.Builder{Dir: b.Dir, Package: importPath, Options: b.Options}
-	bld.Options.GOOS, bld.Options.GOARCH = b.Platform.OS, b.Platform.Architecture
+	bld.Options.GOOS, bld.Options.GOARCH = p.OS, p.Architecture
 	m, err := gopkg.Load(ctx, b.Dir, importPath, bld.Env())
 	if err != nil {
-		return Result{}, fmt.Errorf("ko://%s: %w", importPath, err)
+		return nil, Result{}, fmt.Errorf("ko://%s: %w", importPath, err)
 	}
 	out := filepath.Join(b.WorkDir, m.Name+".image")
 	if _, err := bld.Build(ctx, out); err != nil {
-		return Result{}, err
+		return nil, Result{}, err
 	}
 	bin, err := os.ReadFile(out)
 	os.Remove(out)
 	if err != nil {
-		return Result{}, err
+		return nil, Result{}, err
 	}
-	agentPath, err := b.Agents.Path(ctx, agentbin.Platform{OS: b.Platform.OS, Arch: b.Platform.Architecture})
+	agentPath, err := b.Agents.Path(ctx, agentbin.Platform{OS: p.OS, Arch: p.Architecture})
 	if err != nil {
-		return Result{}, err
+		return nil, Result{}, err
 	}
 	agent, err := os.ReadFile(agentPath)
 	if err != nil {
-		return Result{}, err
+		return nil, Result{}, err
 	}
-	base, err := image.Base(ctx, b.Base, b.Platform)
+	base, err := image.Base(ctx, b.Base, p)
 	if err != nil {
-		return Result{}, err
+		return nil, Result{}, err
 	}
 	agentLayer, err := image.Layer([]image.File{{Path: "hotpod/", Mode: 0o755}, {Path: strings.TrimPrefix(manifest.AgentPath, "/"), Mode: 0o755, Data: agent}})
 	if err != nil {
-		return Result{}, err
+		return nil, Result{}, err
 	}
 	inImage := manifest.KoAppDir + "/" + m.Name
 	appLayer, err := image.Layer([]image.File{{Path: "ko-app/", Mode: 0o755}, {Path: inImage, Mode: 0o755, Data: bin}})
 	if err != nil {
-		return Result{}, err
+		return nil, Result{}, err
 	}
-	img, err := image.Append(base, image.Config{Platform: b.Platform, Entrypoint: []string{inImage}}, agentLayer, appLayer)
+	img, err := image.Append(base, image.Config{Platform: p, Entrypoint: []string{inImage}}, agentLayer, appLayer)
 	if err != nil {
-		return Result{}, err
+		return nil, Result{}, err
 	}
-	ref, err := image.Push(ctx, img, strings.TrimSuffix(b.Repo, "/")+"/"+m.Name, "hotpod")
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Built: manifest.Built{Ref: ref.String(), Name: m.Name}, Main: m, Binary: bin, Builder: bld}, nil
+	return img, Result{Built: manifest.Built{Name: m.Name}, Main: m, Binary: bin, Builder: bld}, nil
 }

@@ -25,6 +25,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"dev", "watch, build and hot-swap the app on every edit", runDev},
+		{"build", "build and push the image hotpod deploys for a main package", runBuild},
 		{"version", "print hotpod's version", runVersion},
 	}
 }

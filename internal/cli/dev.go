@@ -30,6 +30,7 @@ type devFlags struct {
 	grace        time.Duration
 
 	files          repeated
+	kustomize      repeated
 	namespace      string
 	kubeContext    string
 	repo           string
@@ -41,7 +42,7 @@ type devFlags struct {
 
 func runDev(ctx context.Context, env Env, args []string) error {
 	var f devFlags
-	fs := newFlagSet(env, "dev", "dev -f MANIFESTS [flags]\n       hotpod dev --local [flags] [PACKAGE] [-- APP ARGS...]\n\n"+
+	fs := newFlagSet(env, "dev", "dev -f MANIFESTS | -k KUSTOMIZATION [flags]\n       hotpod dev --local [flags] [PACKAGE] [-- APP ARGS...]\n\n"+
 		"With -f: builds every ko://<import path> image of the manifests once (base + agent + app),\n"+
 		"applies the manifests with the containers under the agent, and on every saved edit rebuilds\n"+
 		"the binary and swaps it into every pod at once. Ctrl-C deletes what it applied.\n"+
@@ -49,6 +50,7 @@ func runDev(ctx context.Context, env Env, args []string) error {
 		"Each iteration prints its phases and the edit→ready total.")
 	fs.BoolVar(&f.local, "local", false, "run the app as a local process under the agent (no cluster)")
 	fs.Var(&f.files, "f", "manifest file or directory (repeatable)")
+	fs.Var(&f.kustomize, "k", "kustomize directory (repeatable)")
 	fs.StringVar(&f.namespace, "n", "", "namespace (default: the kubeconfig context's)")
 	fs.StringVar(&f.kubeContext, "context", "", "kubeconfig context (default: the current one)")
 	fs.StringVar(&f.repo, "default-repo", defaultRepo(), "registry repository for built images (env HOTPOD_DEFAULT_REPO, then KO_DOCKER_REPO)")
@@ -85,12 +87,12 @@ func runDev(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	switch {
-	case f.local && len(f.files) > 0:
-		return errors.New("--local and -f exclude each other: --local runs the app here, -f in the cluster")
+	case f.local && len(f.files)+len(f.kustomize) > 0:
+		return errors.New("--local and -f/-k exclude each other: --local runs the app here, -f and -k in the cluster")
 	case f.local:
 		return devLocal(ctx, env, f, pkg, appArgs, method)
-	case len(f.files) == 0:
-		return errors.New("nothing to run: give manifests with -f k8s/ (cluster), or --local")
+	case len(f.files)+len(f.kustomize) == 0:
+		return errors.New("nothing to run: give manifests with -f k8s/ or -k overlay/ (cluster), or --local")
 	case len(pos) > 0 || len(appArgs) > 0:
 		return errors.New("with -f the manifests say what runs: drop the PACKAGE and app arguments")
 	}

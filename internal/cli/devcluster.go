@@ -49,6 +49,13 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	if err != nil {
 		return err
 	}
+	for _, dir := range f.kustomize {
+		kobjs, err := manifest.Kustomize(dir)
+		if err != nil {
+			return err
+		}
+		objs = append(objs, kobjs...)
+	}
 	refs, err := manifest.KoRefs(objs)
 	if err != nil {
 		return err

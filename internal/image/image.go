@@ -114,14 +114,23 @@ func Base(ctx context.Context, ref string, p v1.Platform) (v1.Image, error) {
 
 // Push writes img to repo (tagged tag) and returns its digest reference.
 func Push(ctx context.Context, img v1.Image, repo, tag string) (name.Digest, error) {
+	return push(ctx, repo, tag, img.Digest, func(t name.Tag) error { return remote.Write(t, img, remote.WithContext(ctx)) })
+}
+
+// PushIndex writes a multi-platform index to repo (tagged tag) and returns its digest reference.
+func PushIndex(ctx context.Context, idx v1.ImageIndex, repo, tag string) (name.Digest, error) {
+	return push(ctx, repo, tag, idx.Digest, func(t name.Tag) error { return remote.WriteIndex(t, idx, remote.WithContext(ctx)) })
+}
+
+func push(ctx context.Context, repo, tag string, digest func() (v1.Hash, error), write func(name.Tag) error) (name.Digest, error) {
 	t, err := name.NewTag(repo+":"+tag, options(repo)...)
 	if err != nil {
 		return name.Digest{}, fmt.Errorf("image name %s:%s: %w", repo, tag, err)
 	}
-	if err := remote.Write(t, img, remote.WithContext(ctx)); err != nil {
+	if err := write(t); err != nil {
 		return name.Digest{}, fmt.Errorf("push %s: %w (is the registry running and reachable?)", t, err)
 	}
-	d, err := img.Digest()
+	d, err := digest()
 	if err != nil {
 		return name.Digest{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hotpod/hotpod/internal/manifest"
@@ -134,4 +135,24 @@ func FuzzRead(f *testing.F) {
 			_ = manifest.Rewrite(o, dev)
 		}
 	})
+}
+
+func TestKustomize(t *testing.T) {
+	objs, err := manifest.Kustomize("testdata/kustomize/dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 1 || objs[0].GetName() != "dev-hello" {
+		t.Fatalf("got %d objects, first %v", len(objs), objs[0].GetName())
+	}
+	refs, err := manifest.KoRefs(objs)
+	if err != nil || len(refs) != 1 || refs[0] != "github.com/hotpod/hotpod/examples/hello" {
+		t.Fatalf("ko refs %v %v", refs, err)
+	}
+	if l, _, _ := unstructured.NestedString(objs[0].Object, "spec", "template", "metadata", "labels", "env"); l != "dev" {
+		t.Fatalf("pod template label env=%q, want dev", l)
+	}
+	if _, err := manifest.Kustomize("testdata/rewrite"); err == nil {
+		t.Fatal("a directory without kustomization.yaml was accepted")
+	}
 }

@@ -97,6 +97,10 @@ func (r *Reporter) Ready(e Ready) {
 			return fmt.Sprintf("✓ %s%s  build %s · same binary as running, nothing to ship   edit→ready %s", e.Service, pod,
 				secs(e.BuildMS), secs(e.EditToReady))
 		}
+		if e.Method == "image" {
+			return fmt.Sprintf("✓ %s%s  running the image  build %s   deployed and ready after %s", e.Service, pod,
+				secs(e.BuildMS), secs(e.EditToReady))
+		}
 		if e.Iteration == 1 {
 			return fmt.Sprintf("✓ %s%s  running  build %s · start %s   ready after %s", e.Service, pod,
 				secs(e.BuildMS), secs(e.RestartMS+e.ReadyMS), secs(e.EditToReady))

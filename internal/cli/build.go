@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hotpod/hotpod/internal/agentbin"
+	"github.com/hotpod/hotpod/internal/appimage"
+	"github.com/hotpod/hotpod/internal/build"
+	"github.com/hotpod/hotpod/internal/kube"
+)
+
+func runBuild(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "build", "build [flags] [PACKAGE]\n\n"+
+		"Builds the image hotpod deploys for PACKAGE (default \".\"): the base image, the agent at\n"+
+		"/hotpod/agent and the app at /ko-app/<name> (its entrypoint), pushes it, and prints its digest\n"+
+		"reference. The platform is read from the cluster's nodes (an image index when they differ)\n"+
+		"unless --platform names it.")
+	repo := fs.String("default-repo", defaultRepo(), "registry repository (env HOTPOD_DEFAULT_REPO, then KO_DOCKER_REPO)")
+	base := fs.String("base-image", "gcr.io/distroless/static:nonroot", "base image, or scratch for an empty one")
+	platform := fs.String("platform", "", "os/arch[,os/arch...] (default: the cluster nodes')")
+	kubeContext := fs.String("context", "", "kubeconfig context to read node platforms from")
+	ldflags := fs.String("ldflags", "-s -w", "go build -ldflags")
+	gcflags := fs.String("gcflags", "", "go build -gcflags")
+	tags := fs.String("tags", "", "go build -tags")
+	pos, _, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		fs.Usage()
+		return errUsage
+	}
+	pkg := "."
+	if len(pos) == 1 {
+		pkg = pos[0]
+	}
+	if *repo == "" {
+		return errors.New("no registry to push to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO")
+	}
+	platforms, err := parsePlatforms(*platform)
+	if err != nil {
+		return err
+	}
+	if len(platforms) == 0 {
+		k, err := kube.Load(ctx, *kubeContext)
+		if err != nil {
+			return fmt.Errorf("%w (or name the platform with --platform linux/amd64)", err)
+		}
+		if platforms, err = k.Platforms(ctx); err != nil {
+			return err
+		}
+	}
+	cacheDir, err := agentbin.DefaultDir()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "hotpod-build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	b := &appimage.Builder{Dir: env.Dir, Base: *base, Repo: *repo, Agents: &agentbin.Cache{Dir: cacheDir},
+		Options: build.Options{LDFlags: *ldflags, GCFlags: *gcflags, Tags: *tags}, Platform: platforms[0], WorkDir: work}
+	var ref string
+	if len(platforms) == 1 {
+		res, err := b.Build(ctx, pkg)
+		if err != nil {
+			return err
+		}
+		ref = res.Built.Ref
+	} else if ref, err = b.BuildIndex(ctx, pkg, platforms); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, ref)
+	return nil
+}
+
+// parsePlatforms reads "linux/amd64,linux/arm64".
+func parsePlatforms(s string) ([]v1.Platform, error) {
+	var out []v1.Platform
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pl, err := v1.ParsePlatform(p)
+		if err != nil || pl.OS == "" || pl.Architecture == "" {
+			return nil, fmt.Errorf("--platform %q: want os/arch, e.g. linux/amd64", p)
+		}
+		out = append(out, *pl)
+	}
+	return out, nil
+}
