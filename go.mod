@@ -1,6 +1,6 @@
 module github.com/hotpod/hotpod
 
-go 1.26.8
+go 1.24.0
 
 require (
 	github.com/fsnotify/fsnotify v1.9.0

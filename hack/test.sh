@@ -36,6 +36,13 @@ fi
 say "tests (-race)"
 go test -race -count=1 ./...
 
+if [[ "$e2e" == 1 ]]; then
+	say "bench --quick (completes with sane numbers; speed is not asserted)"
+	go build -o "${TMPDIR:-/tmp}/hotpod-ci" ./cmd/hotpod
+	"${TMPDIR:-/tmp}/hotpod-ci" bench --quick --default-repo 127.0.0.1:5000/bench
+	rm -f "${TMPDIR:-/tmp}/hotpod-ci"
+fi
+
 # The seed corpora (testdata/fuzz) ran with the tests above. Active fuzzing finds new inputs at
 # random, so it is opt-in to keep CI deterministic: FUZZTIME=60s hack/test.sh
 [[ -n "${FUZZTIME:-}" ]] || { say "all passed"; exit 0; }

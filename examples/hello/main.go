@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -15,6 +16,10 @@ import (
 
 const greeting = "hello from hotpod"
 
+// called is when the last edit was made; `hotpod bench` rewrites it before each build so the app
+// can say how long after the edit it came up.
+var called = time.Unix(0, 0)
+
 func main() {
 	addr := ":8080"
 	if p := os.Getenv("PORT"); p != "" {
@@ -23,6 +28,9 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, greeting)
+	})
+	mux.HandleFunc("/called", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, called.UnixNano())
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
@@ -38,8 +46,16 @@ func main() {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	log.Printf("hello listening on %s", addr)
-	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if called.UnixNano() > 0 {
+		log.Printf("hello listening on %s, %.1f ms after the edit", addr, float64(time.Since(called).Microseconds())/1000)
+	} else {
+		log.Printf("hello listening on %s", addr)
+	}
+	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
 		log.Fatal(err)
 	}
 }

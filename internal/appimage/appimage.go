@@ -39,6 +39,8 @@ type Result struct {
 	Main    *gopkg.Main
 	Binary  []byte // the app binary inside the image: the base of the first delta
 	Builder *build.Builder
+	// AppLayerBytes is the compressed size of the app's layer: what a push sends per edit.
+	AppLayerBytes int64
 }
 
 // Build compiles importPath for b.Platform, assembles the image and pushes it.
@@ -120,5 +122,9 @@ func (b *Builder) image(ctx context.Context, importPath string, p v1.Platform) (
 	if err != nil {
 		return nil, Result{}, err
 	}
-	return img, Result{Built: manifest.Built{Name: m.Name}, Main: m, Binary: bin, Builder: bld}, nil
+	size, err := appLayer.Size()
+	if err != nil {
+		return nil, Result{}, err
+	}
+	return img, Result{Built: manifest.Built{Name: m.Name}, Main: m, Binary: bin, Builder: bld, AppLayerBytes: size}, nil
 }

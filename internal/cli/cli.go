@@ -26,6 +26,7 @@ func commands() []command {
 	return []command{
 		{"dev", "watch, build and hot-swap the app on every edit", runDev},
 		{"build", "build and push the image hotpod deploys for a main package", runBuild},
+		{"bench", "measure edit→ready on the cluster: hotpod against rebuilding the image", runBench},
 		{"version", "print hotpod's version", runVersion},
 	}
 }

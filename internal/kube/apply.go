@@ -261,3 +261,32 @@ func podTrouble(p corev1.Pod) []string {
 	}
 	return out
 }
+
+// CreateNamespace creates ns and waits for its default ServiceAccount, which pods need.
+func (c *Client) CreateNamespace(ctx context.Context, ns string) error {
+	cs := c.Clientset.CoreV1()
+	if _, err := cs.Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create namespace %s: %w", ns, err)
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if _, err := cs.ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("namespace %s: no default ServiceAccount after a minute (is the controller-manager running?)", ns)
+}
+
+// DeleteNamespace deletes ns and waits (up to ctx) until it is gone.
+func (c *Client) DeleteNamespace(ctx context.Context, ns string) error {
+	cs := c.Clientset.CoreV1()
+	if err := cs.Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	for ctx.Err() == nil {
+		if _, err := cs.Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return ctx.Err()
+}

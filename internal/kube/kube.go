@@ -13,11 +13,13 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
@@ -140,4 +142,44 @@ func (c *Client) Exec(ctx context.Context, namespace, pod, container string, com
 		return stdout.String(), stderr.String(), fmt.Errorf("exec %v in %s/%s: %w", command, namespace, pod, err)
 	}
 	return stdout.String(), stderr.String(), nil
+}
+
+// WriteKubeconfig writes the current context of the user's kubeconfig, credentials inlined, with
+// its server replaced: for a client that reaches the same API server by another address.
+func WriteKubeconfig(kubeContext, server, path string) error {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).RawConfig()
+	if err != nil {
+		return err
+	}
+	if kubeContext != "" {
+		raw.CurrentContext = kubeContext
+	}
+	if err := clientcmdapi.MinifyConfig(&raw); err != nil {
+		return err
+	}
+	if err := clientcmdapi.FlattenConfig(&raw); err != nil {
+		return err
+	}
+	for _, c := range raw.Clusters {
+		c.Server = server
+	}
+	return clientcmd.WriteToFile(raw, path)
+}
+
+// NodeAddress returns the InternalIP of the first node: where the API server of a local cluster
+// is reached from a network namespace on the same machine.
+func (c *Client) NodeAddress(ctx context.Context) (string, error) {
+	nodes, err := c.Clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, n := range nodes.Items {
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				return a.Address, nil
+			}
+		}
+	}
+	return "", errors.New("no node has an InternalIP")
 }

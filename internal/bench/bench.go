@@ -1,0 +1,312 @@
+// Package bench is `hotpod bench`: the classic measurement of the Go-on-Kubernetes edit loop,
+// reproduced on a real cluster. For each workload × strategy × link it makes N edits (after a
+// warm-up) of the workload's timestamp line and times each edit until the new code answers
+// through a port-forward, comparing hotpod with the usual image rebuild and rollout.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hotpod/hotpod/internal/kube"
+)
+
+// Strategies, in the order they are reported.
+const (
+	Hotpod = "hotpod" // hotpod dev, the default delta/raw choice per link
+	Full   = "full"   // hotpod dev --ship full: the whole binary, compressed, every time
+	Image  = "image"  // rebuild the image, push, roll the Deployment (skaffold + ko's default loop)
+)
+
+// Config says what to measure.
+type Config struct {
+	Workloads  []string
+	Strategies []string
+	Links      []Link
+	Iterations int
+	Repo       string // registry repository for the images
+	Base       string // base image
+	RepoRoot   string // a hotpod checkout, for the built-in workloads
+	Hotpod     string // the hotpod binary to run
+	Kube       *kube.Client
+	Progress   io.Writer
+	// Inside says this process already runs in the shaped link's namespace (started by the
+	// outer bench with --inside-link): measure here, label the records with the link.
+	Inside bool
+}
+
+// Record is one (workload, strategy, link) result; times in milliseconds.
+type Record struct {
+	Workload   string  `json:"workload"`
+	Strategy   string  `json:"strategy"`
+	Link       string  `json:"link"`
+	Iterations int     `json:"iterations"`
+	MedianMS   float64 `json:"median_ms"`
+	MinMS      float64 `json:"min_ms"`
+	MaxMS      float64 `json:"max_ms"`
+	BytesSent  int64   `json:"bytes_sent"` // median per edit
+	// HotpodMS and AppMS are the same edits as hotpod reports them (edit_to_ready_ms) and as the
+	// app saw them (listening, time since the edit stamp): cross-checks of MedianMS.
+	HotpodMS float64 `json:"hotpod_median_ms,omitempty"`
+	AppMS    float64 `json:"app_median_ms,omitempty"`
+	Skipped  string  `json:"skipped,omitempty"`
+}
+
+// sample is one edit's measurements.
+type sample struct {
+	ms, hotpodMS, appMS float64
+	bytes               int64
+}
+
+// Run measures every combination and returns the records.
+func Run(ctx context.Context, c Config) ([]Record, error) {
+	tmp, err := os.MkdirTemp("", "hotpod-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	var out []Record
+	for _, link := range c.Links {
+		var rs []Record
+		if link.Direct() || c.Inside {
+			rs, err = c.runHere(ctx, link, tmp)
+		} else {
+			rs, err = c.runShaped(ctx, link, tmp)
+		}
+		out = append(out, rs...)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// runHere measures every workload and strategy over link from this process's network.
+func (c Config) runHere(ctx context.Context, link Link, tmp string) ([]Record, error) {
+	var out []Record
+	for _, wname := range c.Workloads {
+		c.logf("workload %s: preparing", wname)
+		w, err := prepare(ctx, wname, c.RepoRoot, filepath.Join(tmp, link.String()))
+		if err != nil {
+			return out, err
+		}
+		for _, s := range c.Strategies {
+			c.logf("%s · %s · %s: %d edits after a warm-up", w.name, s, link, c.Iterations)
+			samples, err := c.measure(ctx, w, s, link)
+			if err != nil {
+				w.restore()
+				return out, fmt.Errorf("%s · %s · %s: %w", w.name, s, link, err)
+			}
+			r := summarize(w.name, s, link.String(), samples)
+			c.logf("%s · %s · %s: median %.0f ms (min %.0f, max %.0f), %d bytes per edit", w.name, s, link, r.MedianMS, r.MinMS, r.MaxMS, r.BytesSent)
+			out = append(out, r)
+		}
+		if err := w.restore(); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// runShaped runs the measurements again inside a network namespace behind the shaped link: the
+// CLI side (hotpod, the image pushes, the port-forwards) is the laptop, the cluster is remote.
+func (c Config) runShaped(ctx context.Context, link Link, tmp string) ([]Record, error) {
+	// The namespace has no way out but the cluster: fill the module caches first.
+	var workloads []string
+	for _, wname := range c.Workloads {
+		w, err := prepare(ctx, wname, c.RepoRoot, filepath.Join(tmp, "warm"))
+		if err != nil {
+			return nil, err
+		}
+		warm := exec.CommandContext(ctx, "go", "build", "-o", os.DevNull, ".")
+		warm.Dir = filepath.Dir(w.file)
+		if out, err := warm.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("workload %s: %v: %s", wname, err, out)
+		}
+		if wname != "hello" && wname != "seedapp" {
+			wname, _ = filepath.Abs(wname)
+		}
+		workloads = append(workloads, wname)
+		w.restore()
+	}
+	sl, err := setupLink(link, registryHost(c.Repo))
+	if err != nil {
+		return nil, err
+	}
+	defer sl.close()
+	addr, err := c.Kube.NodeAddress(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(c.Kube.Config.Host)
+	if err != nil {
+		return nil, err
+	}
+	kcfg := filepath.Join(tmp, "kubeconfig-"+link.String())
+	if err := kube.WriteKubeconfig(c.Kube.Context, "https://"+net.JoinHostPort(addr, u.Port()), kcfg); err != nil {
+		return nil, err
+	}
+	out := filepath.Join(tmp, "records-"+link.String()+".json")
+	args := []string{"netns", "exec", netnsName, c.Hotpod, "bench", "--inside-link", link.String(), "--json", out,
+		"-n", strconv.Itoa(c.Iterations), "--strategy", strings.Join(c.Strategies, ","),
+		"--default-repo", c.Repo, "--base-image", c.Base}
+	cmd := exec.CommandContext(ctx, "ip", append(args, workloads...)...)
+	cmd.Dir = c.RepoRoot
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kcfg)
+	cmd.Stderr = c.Progress
+	runErr := cmd.Run()
+	var rs []Record
+	if b, err := os.ReadFile(out); err == nil {
+		_ = json.Unmarshal(b, &rs)
+	}
+	if runErr != nil {
+		return rs, fmt.Errorf("the measurement behind link %s failed: %w", link, runErr)
+	}
+	return rs, nil
+}
+
+func (c Config) measure(ctx context.Context, w *workload, strategy string, link Link) ([]sample, error) {
+	ns, cleanup, err := c.namespace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	switch strategy {
+	case Hotpod, Full:
+		return c.measureHotpod(ctx, w, strategy, link, ns)
+	case Image:
+		return c.measureImage(ctx, w, link, ns)
+	}
+	return nil, fmt.Errorf("unknown strategy %q", strategy)
+}
+
+func (c Config) logf(format string, args ...any) {
+	if c.Progress != nil {
+		fmt.Fprintf(c.Progress, "bench: "+format+"\n", args...)
+	}
+}
+
+// namespace makes a namespace for one measurement.
+func (c Config) namespace(ctx context.Context) (string, func(), error) {
+	name := fmt.Sprintf("hotpod-bench-%d", time.Now().UnixNano()%1000000)
+	if err := c.Kube.CreateNamespace(ctx, name); err != nil {
+		return "", nil, err
+	}
+	return name, func() {
+		dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c.Kube.DeleteNamespace(dctx, name)
+	}, nil
+}
+
+// awaitStamp polls GET base/called until the app answers stamp, and returns when it did.
+func awaitStamp(ctx context.Context, base string, stamp int64, timeout time.Duration) (time.Time, error) {
+	want := strconv.FormatInt(stamp, 10)
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(base + "/called")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = strings.TrimSpace(string(b))
+			if last == want {
+				return time.Now(), nil
+			}
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return time.Time{}, fmt.Errorf("the new code did not answer within %s (last answer: %s)", timeout, last)
+}
+
+func summarize(w, s, link string, samples []sample) Record {
+	r := Record{Workload: w, Strategy: s, Link: link, Iterations: len(samples)}
+	if len(samples) == 0 {
+		return r
+	}
+	ms := make([]float64, len(samples))
+	var hp, app []float64
+	var bytes []float64
+	for i, x := range samples {
+		ms[i] = x.ms
+		bytes = append(bytes, float64(x.bytes))
+		if x.hotpodMS > 0 {
+			hp = append(hp, x.hotpodMS)
+		}
+		if x.appMS > 0 {
+			app = append(app, x.appMS)
+		}
+	}
+	r.MedianMS, r.MinMS, r.MaxMS = median(ms), minOf(ms), maxOf(ms)
+	r.BytesSent = int64(median(bytes))
+	r.HotpodMS, r.AppMS = median(hp), median(app)
+	return r
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func minOf(v []float64) float64 {
+	m := v[0]
+	for _, x := range v {
+		m = min(m, x)
+	}
+	return m
+}
+
+func maxOf(v []float64) float64 {
+	m := v[0]
+	for _, x := range v {
+		m = max(m, x)
+	}
+	return m
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Sane checks what CI asserts of a quick run: every combination completed every edit, with
+// times and sizes that are possible. Speed is never asserted.
+func Sane(rs []Record, iterations int) error {
+	if len(rs) == 0 {
+		return fmt.Errorf("bench: no results")
+	}
+	for _, r := range rs {
+		switch {
+		case r.Iterations != iterations:
+			return fmt.Errorf("bench: %s · %s measured %d edits, want %d", r.Workload, r.Strategy, r.Iterations, iterations)
+		case r.MinMS <= 0 || r.MaxMS > answerTimeout.Seconds()*1000 || r.MinMS > r.MedianMS || r.MedianMS > r.MaxMS:
+			return fmt.Errorf("bench: %s · %s: impossible times %+v", r.Workload, r.Strategy, r)
+		case r.BytesSent <= 0:
+			return fmt.Errorf("bench: %s · %s: no bytes sent", r.Workload, r.Strategy)
+		}
+	}
+	return nil
+}

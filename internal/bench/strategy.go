@@ -1,0 +1,271 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/hotpod/hotpod/internal/agentbin"
+	"github.com/hotpod/hotpod/internal/appimage"
+	"github.com/hotpod/hotpod/internal/build"
+	"github.com/hotpod/hotpod/internal/manifest"
+)
+
+// answerTimeout bounds one edit: a rollout of a big image on a slow link takes a while.
+const answerTimeout = 5 * time.Minute
+
+var afterEdit = regexp.MustCompile(`([0-9]+(?:\.[0-9]+)?) ms after the edit`)
+
+type devEvent struct {
+	Event       string  `json:"event"`
+	Iteration   int     `json:"iteration"`
+	Message     string  `json:"message"`
+	Error       string  `json:"error"`
+	EditToReady float64 `json:"edit_to_ready_ms"`
+	BytesSent   int64   `json:"bytes_sent"`
+}
+
+// measureHotpod runs `hotpod dev` on the workload and times each edit until the new code answers
+// through hotpod's own --port-forward.
+func (c Config) measureHotpod(ctx context.Context, w *workload, strategy string, link Link, ns string) ([]sample, error) {
+	dir, err := os.MkdirTemp("", "hotpod-bench-k8s-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	mf := filepath.Join(dir, "deploy.yaml")
+	if err := os.WriteFile(mf, []byte(w.manifest(manifest.KoPrefix+w.importPath)), 0o644); err != nil {
+		return nil, err
+	}
+	ship := "auto"
+	if strategy == Full {
+		ship = "full"
+	}
+	cmd := exec.CommandContext(ctx, c.Hotpod, "dev", "-f", mf, "-n", ns, "--output", "json", "--ship", ship,
+		"--port-forward", "0:8080", "--default-repo", c.Repo, "--base-image", c.Base)
+	cmd.Dir = w.dir
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+	cmd.WaitDelay = time.Minute
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		_ = cmd.Wait()
+	}()
+	events := make(chan devEvent, 64)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var e devEvent
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				events <- e
+			}
+		}
+		close(events)
+	}()
+	appMS := make(chan float64, 16)
+	var stderrTail tail
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			stderrTail.add(sc.Text())
+			if m := afterEdit.FindStringSubmatch(sc.Text()); m != nil {
+				v, _ := strconv.ParseFloat(m[1], 64)
+				select {
+				case appMS <- v:
+				default:
+				}
+			}
+		}
+	}()
+	next := func(kind string) (devEvent, error) {
+		timeout := time.After(answerTimeout)
+		for {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					return e, fmt.Errorf("hotpod dev exited: %s", stderrTail.String())
+				}
+				switch {
+				case e.Event == kind:
+					return e, nil
+				case e.Event == "ship_failed" || e.Event == "build_failed" || e.Event == "crashed":
+					return e, fmt.Errorf("hotpod dev: %s: %s", e.Event, e.Error)
+				case kind == "info" && e.Event == "info" && strings.HasPrefix(e.Message, "forwarding "):
+					return e, nil
+				}
+			case <-timeout:
+				return devEvent{}, fmt.Errorf("no %s event from hotpod dev within %s: %s", kind, answerTimeout, stderrTail.String())
+			}
+		}
+	}
+	fw, err := next("info")
+	if err != nil {
+		return nil, err
+	}
+	addr := strings.Fields(strings.TrimPrefix(fw.Message, "forwarding "))[0]
+	if _, err := next("ready"); err != nil {
+		return nil, err
+	}
+	var out []sample
+	for i := 0; i <= c.Iterations; i++ {
+		for len(appMS) > 0 {
+			<-appMS
+		}
+		stamp, err := w.edit()
+		if err != nil {
+			return nil, err
+		}
+		at, err := awaitStamp(ctx, "http://"+addr, stamp, answerTimeout)
+		if err != nil {
+			return nil, err
+		}
+		e, err := next("ready")
+		if err != nil {
+			return nil, err
+		}
+		s := sample{ms: ms(at.Sub(time.Unix(0, stamp))), hotpodMS: e.EditToReady, bytes: e.BytesSent}
+		select {
+		case s.appMS = <-appMS:
+		case <-time.After(2 * time.Second):
+		}
+		if i > 0 { // the first edit warms the caches
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// measureImage is the loop without hotpod: rebuild the image, push it, roll the Deployment, and
+// wait for a pod of the new image to answer.
+func (c Config) measureImage(ctx context.Context, w *workload, link Link, ns string) ([]sample, error) {
+	platforms, err := c.Kube.Platforms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cacheDir, err := agentbin.DefaultDir()
+	if err != nil {
+		return nil, err
+	}
+	work, err := os.MkdirTemp("", "hotpod-bench-image-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	b := &appimage.Builder{Dir: w.dir, Base: c.Base, Repo: c.Repo, Agents: &agentbin.Cache{Dir: cacheDir},
+		Options: build.Options{LDFlags: "-s -w"}, Platform: platforms[0], WorkDir: work}
+	deploy := func() (appimage.Result, error) {
+		res, err := b.Build(ctx, w.importPath)
+		if err != nil {
+			return res, err
+		}
+		objs, err := manifest.Read(strings.NewReader(w.manifest(res.Built.Ref)), "bench")
+		if err != nil {
+			return res, err
+		}
+		_, err = c.Kube.Apply(ctx, ns, objs)
+		return res, err
+	}
+	if _, err := deploy(); err != nil {
+		return nil, err
+	}
+	var out []sample
+	for i := 0; i <= c.Iterations; i++ {
+		stamp, err := w.edit()
+		if err != nil {
+			return nil, err
+		}
+		res, err := deploy()
+		if err != nil {
+			return nil, err
+		}
+		pod, err := c.readyPod(ctx, ns, "app=bench-"+w.name, res.Built.Ref)
+		if err != nil {
+			return nil, err
+		}
+		fctx, cancel := context.WithCancel(ctx)
+		port, _, err := c.Kube.PortForward(fctx, ns, pod, 8080)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		at, err := awaitStamp(ctx, fmt.Sprintf("http://127.0.0.1:%d", port), stamp, answerTimeout)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		s := sample{ms: ms(at.Sub(time.Unix(0, stamp))), bytes: res.AppLayerBytes}
+		if logs, err := c.Kube.Clientset.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx); err == nil {
+			if m := afterEdit.FindAllStringSubmatch(string(logs), -1); len(m) > 0 {
+				s.appMS, _ = strconv.ParseFloat(m[len(m)-1][1], 64)
+			}
+		}
+		if i > 0 {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// readyPod waits for a Ready pod running image and returns its name.
+func (c Config) readyPod(ctx context.Context, ns, selector, image string) (string, error) {
+	deadline := time.Now().Add(answerTimeout)
+	for time.Now().Before(deadline) {
+		pods, err := c.Kube.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return "", err
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil || len(p.Spec.Containers) == 0 || p.Spec.Containers[0].Image != image {
+				continue
+			}
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+					return p.Name, nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return "", fmt.Errorf("no ready pod runs %s after %s", image, answerTimeout)
+}
+
+// tail keeps the last lines of a stream for error messages.
+type tail struct {
+	lines []string
+}
+
+func (t *tail) add(s string) {
+	t.lines = append(t.lines, s)
+	if len(t.lines) > 10 {
+		t.lines = t.lines[1:]
+	}
+}
+
+func (t *tail) String() string { return strings.Join(t.lines, "\n") }
+

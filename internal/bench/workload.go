@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// workload is a main package the bench edits and rebuilds, in a private copy (built-in
+// workloads) or in place (a user's package, restored at the end).
+type workload struct {
+	name       string
+	dir        string // module directory the builds run in
+	file       string // the file holding the time.Unix(0, N) line
+	importPath string
+	original   []byte
+}
+
+var calledLine = regexp.MustCompile(`time\.Unix\(0, [0-9]*\)`)
+
+// prepare makes a workload ready to edit: hello and seedapp are copied from the checkout's
+// examples (seedapp's ~50 MB blob generated), anything else is a directory with a main package.
+func prepare(ctx context.Context, name, repoRoot, tmp string) (*workload, error) {
+	switch name {
+	case "hello":
+		dir := filepath.Join(tmp, "hello")
+		if err := copyFiles(filepath.Join(repoRoot, "examples/hello"), dir, "main.go"); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/hello\n\ngo 1.24\n"), 0o644); err != nil {
+			return nil, err
+		}
+		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "example.com/hello")
+	case "seedapp":
+		dir := filepath.Join(tmp, "seedapp")
+		if err := copyFiles(filepath.Join(repoRoot, "examples/seedapp"), dir, "go.mod", "go.sum", "main.go", "gen/main.go"); err != nil {
+			return nil, err
+		}
+		gen := exec.CommandContext(ctx, "go", "run", "./gen")
+		if _, err := os.Stat(filepath.Join(dir, "blob.bin")); err == nil {
+			gen = exec.CommandContext(ctx, "true")
+		}
+		gen.Dir = dir
+		if out, err := gen.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("seedapp: generate the blob: %v: %s", err, out)
+		}
+		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "github.com/hotpod/hotpod/examples/seedapp")
+	}
+	// A user's main package: edited in place, restored afterwards.
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "go", "list", "-f", "{{.ImportPath}}|{{.Name}}|{{.Module.Dir}}", ".")
+	cmd.Dir = abs
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("workload %s: not a Go package directory (or hello, seedapp): %v", name, err)
+	}
+	parts := strings.Split(strings.TrimSpace(string(out)), "|")
+	if len(parts) != 3 || parts[1] != "main" {
+		return nil, fmt.Errorf("workload %s: package %s is not package main", name, parts[0])
+	}
+	files, _ := filepath.Glob(filepath.Join(abs, "*.go"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil && calledLine.Match(b) {
+			return newWorkload(filepath.Base(abs), parts[2], f, parts[0])
+		}
+	}
+	return nil, fmt.Errorf("workload %s: no file has a line with time.Unix(0, N) for the bench to rewrite: add `var called = time.Unix(0, 0)` and serve called.UnixNano() on GET /called", name)
+}
+
+func newWorkload(name, dir, file, importPath string) (*workload, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if !calledLine.Match(b) {
+		return nil, fmt.Errorf("workload %s: %s has no time.Unix(0, N) line", name, file)
+	}
+	return &workload{name: name, dir: dir, file: file, importPath: importPath, original: b}, nil
+}
+
+// edit rewrites the timestamp line to now, as the original measurement's sed did, and returns
+// the stamp.
+func (w *workload) edit() (int64, error) {
+	now := time.Now().UnixNano()
+	b := calledLine.ReplaceAll(w.original, []byte("time.Unix(0, "+strconv.FormatInt(now, 10)+")"))
+	tmp := w.file + ".bench-tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return 0, err
+	}
+	return now, os.Rename(tmp, w.file)
+}
+
+func (w *workload) restore() error { return os.WriteFile(w.file, w.original, 0o644) }
+
+func copyFiles(from, to string, names ...string) error {
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(from, n))
+		if err != nil {
+			return fmt.Errorf("%w (run hotpod bench in a checkout of hotpod for the built-in workloads)", err)
+		}
+		dst := filepath.Join(to, n)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// manifest is the Deployment every strategy runs: one replica, the workload's image.
+func (w *workload) manifest(image string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: bench-%[1]s}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: bench-%[1]s}}
+  template:
+    metadata: {labels: {app: bench-%[1]s}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        image: %[2]s
+        env: [{name: PORT, value: "8080"}]
+        ports: [{containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
+`, w.name, image)
+}
