@@ -268,4 +268,3 @@ func (t *tail) add(s string) {
 }
 
 func (t *tail) String() string { return strings.Join(t.lines, "\n") }
-
