@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotpod/hotpod/internal/testutil"
 )
 
 var hotpodBin string
@@ -50,16 +52,6 @@ type event struct {
 	Message     string   `json:"message"`
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // The real `hotpod dev --local` on a copy of examples/hello: the first start, an edit landing, a
 // compile error that ships nothing, a crash that leaves the agent up, and Ctrl-C leaving nothing.
 func TestDevLocalEditLands(t *testing.T) {
@@ -85,11 +77,11 @@ func TestDevLocalEditLands(t *testing.T) {
 	}
 	write(string(src))
 	tmp := t.TempDir() // hotpod's work dirs go here, so the test can see they are gone
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	cmd := exec.Command(hotpodBin, "dev", "--local", "--output", "json", "--ready", fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
 	cmd.Dir = mod
 	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "TMPDIR="+tmp, "XDG_CACHE_HOME="+filepath.Join(t.TempDir(), "cache"))
-	var stderr syncBuf
+	var stderr testutil.SyncBuffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,20 +19,11 @@ import (
 	"github.com/hotpod/hotpod/internal/agent"
 	"github.com/hotpod/hotpod/internal/agentapi"
 	"github.com/hotpod/hotpod/internal/delta"
+	"github.com/hotpod/hotpod/internal/testutil"
 	"github.com/klauspost/compress/zstd"
 )
 
 const token = "s3cret"
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
@@ -60,7 +50,7 @@ type fixture struct {
 	client *agentapi.Client
 	port   int
 	bin    string
-	out    *syncBuffer
+	out    *testutil.SyncBuffer
 }
 
 // start runs a supervisor of child-v1 (serving HTTP on a free port, with a tcp probe) behind the
@@ -72,7 +62,7 @@ func start(t *testing.T, env ...string) *fixture {
 
 func startIn(t *testing.T, dir string, env ...string) *fixture {
 	t.Helper()
-	f := &fixture{port: freePort(t), bin: filepath.Join(dir, "app"), out: &syncBuffer{}}
+	f := &fixture{port: testutil.FreePort(t), bin: filepath.Join(dir, "app"), out: &testutil.SyncBuffer{}}
 	copyFile(t, childV1, f.bin)
 	probe, err := agent.ParseProbe("tcp:" + strconv.Itoa(f.port))
 	if err != nil {
@@ -300,7 +290,7 @@ func TestLogsStreamAppOutput(t *testing.T) {
 	f.waitReady(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var got syncBuffer
+	var got testutil.SyncBuffer
 	go f.client.Logs(ctx, &got)
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(got.String(), "got hangup") {
@@ -327,7 +317,7 @@ func TestAgentProcessForwardsSignalsAndExitCode(t *testing.T) {
 			bin := filepath.Join(dir, "app")
 			copyFile(t, childV1, bin)
 			addr := filepath.Join(dir, "addr")
-			var out syncBuffer
+			var out testutil.SyncBuffer
 			cmd := exec.Command(agentBin, "--listen", "127.0.0.1:0", "--addr-file", addr, "--", bin)
 			cmd.Env = append(os.Environ(), "HOTPOD_TOKEN="+token, "EXIT_ON_TERM="+strconv.Itoa(c.code))
 			cmd.Stdout, cmd.Stderr = &out, &out

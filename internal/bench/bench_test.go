@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,9 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files")
+	"github.com/hotpod/hotpod/internal/testutil"
+)
 
 func TestParseLink(t *testing.T) {
 	for in, want := range map[string]Link{
@@ -78,17 +77,7 @@ func TestOutputsGolden(t *testing.T) {
 	} {
 		var b bytes.Buffer
 		write(&b)
-		golden := filepath.Join("testdata", name)
-		if *update {
-			os.WriteFile(golden, b.Bytes(), 0o644)
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(b.Bytes(), want) {
-			t.Errorf("%s differs from the golden file (go test -update):\n%s", name, b.String())
-		}
+		testutil.Golden(t, filepath.Join("testdata", name), b.Bytes())
 	}
 }
 

@@ -144,6 +144,12 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 		}
 	}()
 	prefixed := report.NewPrefixWriter(logs, m.Name)
+	// Watch before the first build: an edit saved while it runs is the next iteration.
+	w, err := watch.New(watchSet(m), f.debounce)
+	if err != nil {
+		return err
+	}
+	go w.Run(ctx)
 	rep.Infof(m.Name, "building %s", m.ImportPath)
 	target, err := loop.Start(ctx, func(ctx context.Context, path string) (*devloop.Target, error) {
 		agent, err = local.Start(ctx, local.Options{Agent: agentPath, Binary: path, Name: m.Name, Args: appArgs,
@@ -164,11 +170,6 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 		return err
 	}
 	loop.Targets = func() []*devloop.Target { return []*devloop.Target{target} }
-	w, err := watch.New(watchSet(m), f.debounce)
-	if err != nil {
-		return err
-	}
-	go w.Run(ctx)
 	go loop.Follow(ctx, target)
 	rep.Infof(m.Name, "watching %d package directories of %s: save a file to ship it, Ctrl-C to stop", len(m.Dirs), filepath.Base(m.ModuleDir))
 	return loop.Run(ctx, w)

@@ -95,7 +95,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		Options: build.Options{LDFlags: f.ldflags, GCFlags: f.gcflags, Tags: f.tags}, Platform: platforms[0], WorkDir: work}
 	dev := manifest.Dev{Session: sessionID, TokenSecret: "hotpod-" + sessionID, Images: map[string]manifest.Built{}}
 	loops := map[string]*devloop.Loop{}
-	mains := map[string]*gopkg.Main{}
+	watchers := map[string]*watch.Watcher{}
 	for _, ref := range refs {
 		rep.Infof("", "building ko://%s for %s/%s on %s", ref, platforms[0].OS, platforms[0].Architecture, f.baseImage)
 		t := time.Now()
@@ -108,7 +108,13 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 			return err
 		}
 		dev.Images[ref] = res.Built
-		mains[ref] = res.Main
+		// Watch from here on: an edit saved during the rollout is the next iteration.
+		w, err := watch.New(watchSet(res.Main), f.debounce)
+		if err != nil {
+			return err
+		}
+		go w.Run(ctx)
+		watchers[ref] = w
 		loop := &devloop.Loop{Service: res.Main.Name, Builder: res.Builder, Shipper: ship.New(method), Report: rep,
 			WorkDir: work, ReadyTimeout: f.readyTimeout}
 		bld := res.Builder
@@ -175,13 +181,8 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	done := make(chan error, len(loops))
 	for ref, loop := range loops {
 		loop.Targets = func() []*devloop.Target { return mgr.Targets(ref) }
-		w, err := watch.New(watchSet(mains[ref]), f.debounce)
-		if err != nil {
-			return err
-		}
-		go w.Run(ctx)
-		go func() { done <- loop.Run(ctx, w) }()
-		rep.Infof(loop.Service, "watching %d package directories: save a file to ship it, Ctrl-C to stop", len(mains[ref].Dirs))
+		go func() { done <- loop.Run(ctx, watchers[ref]) }()
+		rep.Infof(loop.Service, "watching the sources: save a file to ship it, Ctrl-C to stop")
 	}
 	for range loops {
 		if err := <-done; err != nil {

@@ -2,7 +2,6 @@ package manifest_test
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +11,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hotpod/hotpod/internal/manifest"
+	"github.com/hotpod/hotpod/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 var dev = manifest.Dev{
 	Session:     "s1",
@@ -52,19 +50,7 @@ func TestRewriteGolden(t *testing.T) {
 				out.WriteString("---\n")
 				out.Write(b)
 			}
-			golden := strings.TrimSuffix(in, ".yaml") + ".golden.yaml"
-			if *update {
-				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(out.Bytes(), want) {
-				t.Errorf("differs from %s (go test -update to accept):\n%s", golden, out.String())
-			}
+			testutil.Golden(t, strings.TrimSuffix(in, ".yaml")+".golden.yaml", out.Bytes())
 		})
 	}
 }

@@ -2,15 +2,12 @@ package report_test
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/hotpod/hotpod/internal/report"
+	"github.com/hotpod/hotpod/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 func emitAll(r *report.Reporter) {
 	r.Infof("hello", "building %s", "example.com/hello")
@@ -28,19 +25,7 @@ func TestGolden(t *testing.T) {
 	for name, asJSON := range map[string]bool{"events.txt": false, "events.jsonl": true} {
 		var b bytes.Buffer
 		emitAll(report.New(&b, asJSON))
-		golden := filepath.Join("testdata", name)
-		if *update {
-			if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(b.Bytes(), want) {
-			t.Errorf("%s differs from the golden file (go test -update to accept):\n%s", name, b.String())
-		}
+		testutil.Golden(t, filepath.Join("testdata", name), b.Bytes())
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hotpod/hotpod/internal/e2e"
+	"github.com/hotpod/hotpod/internal/testutil"
 )
 
 var hotpodBin string
@@ -61,7 +62,7 @@ type devSession struct {
 	dir    string
 	cmd    *exec.Cmd
 	events chan event
-	stderr *syncBuf
+	stderr *testutil.SyncBuffer
 	port   int // the --port-forward local port
 }
 
@@ -111,7 +112,7 @@ func startDev(t *testing.T, env *e2e.Env, replicas int, base string, readOnly bo
 			t.Fatal(err)
 		}
 	}
-	s := &devSession{t: t, env: env, ns: ns, dir: dir, events: make(chan event, 256), stderr: &syncBuf{}, port: freePort(t)}
+	s := &devSession{t: t, env: env, ns: ns, dir: dir, events: make(chan event, 256), stderr: &testutil.SyncBuffer{}, port: testutil.FreePort(t)}
 	s.cmd = exec.Command(hotpodBin, "dev", "-f", "k8s", "-n", ns, "--output", "json",
 		"--default-repo", env.Registry+"/e2e", "--base-image", base, "--port-forward", fmt.Sprintf("%d:8080", s.port))
 	s.cmd.Dir = dir
@@ -361,14 +362,4 @@ func (s *devSession) awaitAny(kind string) event {
 			s.t.Fatalf("timed out waiting for %s", kind)
 		}
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
