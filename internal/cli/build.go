@@ -11,7 +11,6 @@ import (
 
 	"github.com/hotpod/hotpod/internal/agentbin"
 	"github.com/hotpod/hotpod/internal/appimage"
-	"github.com/hotpod/hotpod/internal/build"
 	"github.com/hotpod/hotpod/internal/kube"
 )
 
@@ -25,9 +24,7 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	base := fs.String("base-image", "gcr.io/distroless/static:nonroot", "base image, or scratch for an empty one")
 	platform := fs.String("platform", "", "os/arch[,os/arch...] (default: the cluster nodes')")
 	kubeContext := fs.String("context", "", "kubeconfig context to read node platforms from")
-	ldflags := fs.String("ldflags", "-s -w", "go build -ldflags")
-	gcflags := fs.String("gcflags", "", "go build -gcflags")
-	tags := fs.String("tags", "", "go build -tags")
+	opts := buildFlags(fs)
 	pos, _, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -66,12 +63,12 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	}
 	defer os.RemoveAll(work)
 	b := &appimage.Builder{Dir: env.Dir, Base: *base, Repo: *repo, Agents: &agentbin.Cache{Dir: cacheDir},
-		Options: build.Options{LDFlags: *ldflags, GCFlags: *gcflags, Tags: *tags}, Platform: platforms[0], WorkDir: work}
+		Options: *opts, Platform: platforms[0], WorkDir: work}
 	var ref string
 	if len(platforms) == 1 {
 		res, err := b.Build(ctx, pkg)
 		if err != nil {
-			return err
+			return firstBuildFailed(err)
 		}
 		ref = res.Built.Ref
 	} else if ref, err = b.BuildIndex(ctx, pkg, platforms); err != nil {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+
+	"github.com/hotpod/hotpod/internal/build"
 )
 
 // Env is what a command may touch of the outside world.
@@ -133,4 +135,22 @@ func Version() string {
 		}
 	}
 	return v
+}
+
+// buildFlags registers the go build flags every building command takes.
+func buildFlags(fs *flag.FlagSet) *build.Options {
+	o := &build.Options{}
+	fs.StringVar(&o.LDFlags, "ldflags", "-s -w", "go build -ldflags; the default drops symbols and DWARF, the linker's biggest cost")
+	fs.StringVar(&o.GCFlags, "gcflags", "", "go build -gcflags")
+	fs.StringVar(&o.Tags, "tags", "", "go build -tags")
+	return o
+}
+
+// firstBuildFailed turns a failed first build into the compiler's messages and what to do.
+func firstBuildFailed(err error) error {
+	var be *build.Error
+	if errors.As(err, &be) {
+		return errors.New(be.Output + "\nthe first build failed: fix it and run hotpod again")
+	}
+	return err
 }

@@ -22,9 +22,7 @@ type devFlags struct {
 	ready        string
 	output       string
 	ship         string
-	ldflags      string
-	gcflags      string
-	tags         string
+	build        *build.Options
 	debounce     time.Duration
 	readyTimeout time.Duration
 	grace        time.Duration
@@ -61,9 +59,7 @@ func runDev(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&f.ready, "ready", "", "readiness check: tcp:PORT or http://127.0.0.1:PORT/PATH (default: ready once started)")
 	fs.StringVar(&f.output, "output", "text", "text, or json: one JSON object per line")
 	fs.StringVar(&f.ship, "ship", "auto", "how binaries travel: auto (fastest for the measured link), delta, full, raw")
-	fs.StringVar(&f.ldflags, "ldflags", "-s -w", "go build -ldflags; the default drops symbols and DWARF, the linker's biggest cost")
-	fs.StringVar(&f.gcflags, "gcflags", "", "go build -gcflags")
-	fs.StringVar(&f.tags, "tags", "", "go build -tags")
+	f.build = buildFlags(fs)
 	fs.DurationVar(&f.debounce, "debounce", 30*time.Millisecond, "quiet time that ends a burst of file changes")
 	fs.DurationVar(&f.readyTimeout, "ready-timeout", time.Minute, "how long the app may take to become ready")
 	fs.DurationVar(&f.grace, "grace", 5*time.Second, "how long the app may take to stop before it is killed")
@@ -106,8 +102,9 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 		logs = env.Stderr // keep stdout to the events
 	}
 	host := agentbin.Host()
-	builder := &build.Builder{Dir: env.Dir, Package: pkg, Options: build.Options{
-		GOOS: host.OS, GOARCH: host.Arch, LDFlags: f.ldflags, GCFlags: f.gcflags, Tags: f.tags}}
+	opts := *f.build
+	opts.GOOS, opts.GOARCH = host.OS, host.Arch
+	builder := &build.Builder{Dir: env.Dir, Package: pkg, Options: opts}
 	m, err := gopkg.Load(ctx, env.Dir, pkg, builder.Env())
 	if err != nil {
 		return err
@@ -163,11 +160,7 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 		if ctx.Err() != nil {
 			return nil
 		}
-		var be *build.Error
-		if errors.As(err, &be) {
-			return errors.New(be.Output + "\nthe first build failed: fix it and run hotpod again")
-		}
-		return err
+		return firstBuildFailed(err)
 	}
 	loop.Targets = func() []*devloop.Target { return []*devloop.Target{target} }
 	go loop.Follow(ctx, target)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/hotpod/hotpod/internal/agentbin"
 	"github.com/hotpod/hotpod/internal/appimage"
-	"github.com/hotpod/hotpod/internal/build"
 	"github.com/hotpod/hotpod/internal/devloop"
 	"github.com/hotpod/hotpod/internal/gopkg"
 	"github.com/hotpod/hotpod/internal/kube"
@@ -92,7 +91,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	defer os.RemoveAll(work)
 	sessionID, token := randomHex(4), randomHex(24)
 	ib := &appimage.Builder{Dir: env.Dir, Base: f.baseImage, Repo: f.repo, Agents: &agentbin.Cache{Dir: cacheDir},
-		Options: build.Options{LDFlags: f.ldflags, GCFlags: f.gcflags, Tags: f.tags}, Platform: platforms[0], WorkDir: work}
+		Options: *f.build, Platform: platforms[0], WorkDir: work}
 	dev := manifest.Dev{Session: sessionID, TokenSecret: "hotpod-" + sessionID, Images: map[string]manifest.Built{}}
 	loops := map[string]*devloop.Loop{}
 	watchers := map[string]*watch.Watcher{}
@@ -101,11 +100,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		t := time.Now()
 		res, err := ib.Build(ctx, ref)
 		if err != nil {
-			var be *build.Error
-			if errors.As(err, &be) {
-				return fmt.Errorf("%s\nthe first build failed: fix it and run hotpod again", be.Output)
-			}
-			return err
+			return firstBuildFailed(err)
 		}
 		dev.Images[ref] = res.Built
 		// Watch from here on: an edit saved during the rollout is the next iteration.

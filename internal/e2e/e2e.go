@@ -64,16 +64,10 @@ func Connect(ctx context.Context) (*Env, error) {
 // TempNamespace creates a namespace for a benchmark and returns its deletion.
 func (e *Env) TempNamespace(ctx context.Context, prefix string) (string, func(), error) {
 	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1000000)
-	cs := e.Kube.Clientset
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+	if err := e.Kube.CreateNamespace(ctx, name); err != nil {
 		return "", nil, err
 	}
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if _, err := cs.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{}); err == nil {
-			break
-		}
-	}
-	return name, func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) }, nil
+	return name, func() { _ = e.Kube.DeleteNamespace(context.Background(), name) }, nil
 }
 
 // Namespace creates a namespace for this test, deleted at its end. When the test failed, the
@@ -85,9 +79,8 @@ func (e *Env) Namespace(t *testing.T) string {
 		name = name[:50]
 	}
 	name = fmt.Sprintf("%s-%d", strings.TrimRight(name, "-"), time.Now().UnixNano()%100000)
-	cs := e.Kube.Clientset
-	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create namespace: %v", err)
+	if err := e.Kube.CreateNamespace(t.Context(), name); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -95,12 +88,7 @@ func (e *Env) Namespace(t *testing.T) string {
 		if t.Failed() {
 			e.Dump(ctx, t, name)
 		}
-		_ = cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
-	})
-	// Pods need the namespace's default ServiceAccount, made by the controller-manager.
-	e.Eventually(t, time.Minute, "default ServiceAccount in "+name, func() error {
-		_, err := cs.CoreV1().ServiceAccounts(name).Get(t.Context(), "default", metav1.GetOptions{})
-		return err
+		_ = e.Kube.Clientset.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
 	})
 	return name
 }
