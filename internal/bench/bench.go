@@ -214,7 +214,8 @@ func (c Config) namespace(ctx context.Context) (string, func(), error) {
 // awaitStamp polls GET base/called until the app answers stamp, and returns when it did.
 func awaitStamp(ctx context.Context, base string, stamp int64, timeout time.Duration) (time.Time, error) {
 	want := strconv.FormatInt(stamp, 10)
-	client := &http.Client{Timeout: 2 * time.Second}
+	// A new connection per poll: a kept-alive one may point at the process being replaced.
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for time.Now().Before(deadline) {

@@ -108,11 +108,9 @@ func (c Config) measureHotpod(ctx context.Context, w *workload, strategy string,
 					return e, fmt.Errorf("hotpod dev exited: %s", stderrTail.String())
 				}
 				switch {
-				case e.Event == kind:
-					return e, nil
 				case e.Event == "ship_failed" || e.Event == "build_failed" || e.Event == "crashed":
 					return e, fmt.Errorf("hotpod dev: %s: %s", e.Event, e.Error)
-				case kind == "info" && e.Event == "info" && strings.HasPrefix(e.Message, "forwarding "):
+				case e.Event == kind && (kind != "info" || strings.HasPrefix(e.Message, "forwarding ")):
 					return e, nil
 				}
 			case <-timeout:
