@@ -141,24 +141,24 @@ func (c Config) runShaped(ctx context.Context, link Link, tmp string) ([]Record,
 		workloads = append(workloads, wname)
 		w.restore()
 	}
-	sl, err := setupLink(link, registryHost(c.Repo))
-	if err != nil {
-		return nil, err
-	}
-	defer sl.close()
-	addr, err := c.Kube.NodeAddress(ctx)
-	if err != nil {
-		return nil, err
-	}
 	u, err := url.Parse(c.Kube.Config.Host)
 	if err != nil {
 		return nil, err
 	}
-	kcfg := filepath.Join(tmp, "kubeconfig-"+link.String())
-	if err := kube.WriteKubeconfig(c.Kube.Context, "https://"+net.JoinHostPort(addr, u.Port()), kcfg); err != nil {
+	// The API server may listen on every address, its own port included: relay from another.
+	const apiPort = "16443"
+	reg := registryHost(c.Repo)
+	sl, err := setupLink(link, map[string]string{portOf(reg): reg, apiPort: u.Host})
+	if err != nil {
 		return nil, err
 	}
-	out := filepath.Join(tmp, "records-"+link.String()+".json")
+	defer sl.close()
+	// KUBECONFIG is a colon-separated list: keep the link's colon out of the name.
+	kcfg := filepath.Join(tmp, "kubeconfig-"+strings.ReplaceAll(link.String(), ":", "-"))
+	if err := kube.WriteKubeconfig(c.Kube.Context, "https://"+net.JoinHostPort(hostAddr, apiPort), u.Hostname(), kcfg); err != nil {
+		return nil, err
+	}
+	out := filepath.Join(tmp, "records-"+strings.ReplaceAll(link.String(), ":", "-")+".json")
 	args := []string{"netns", "exec", netnsName, c.Hotpod, "bench", "--inside-link", link.String(), "--json", out,
 		"-n", strconv.Itoa(c.Iterations), "--strategy", strings.Join(c.Strategies, ","),
 		"--default-repo", c.Repo, "--base-image", c.Base}

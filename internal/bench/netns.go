@@ -14,9 +14,11 @@ import (
 // registryHost is the host:port of an image repository such as 127.0.0.1:5000/bench.
 func registryHost(repo string) string { return strings.SplitN(repo, "/", 2)[0] }
 
-// The shaped link: a network namespace joined to the host by a veth pair, with tc netem on both
-// ends (half the delay each way, the rate each way). Only the namespace and the host's end of the
-// veth are ever addressed.
+// The shaped link: a network namespace joined to the host by a veth pair. The rate is shaped by
+// the kernel (tc tbf on both ends of the veth); the delay is added by the relays on the host's end
+// (half the RTT each way), because this kernel has no netem. The namespace reaches the cluster
+// only through those relays: the API server and the registry. Only the namespace and the host's
+// end of the veth are ever addressed.
 const (
 	netnsName = "hotpod-bench"
 	hostIf    = "hpbench0"
@@ -25,9 +27,9 @@ const (
 	nsAddr    = "10.203.0.2"
 )
 
-// shapedLink is a live network namespace with the link's shaping.
+// shapedLink is a live network namespace with the link's shaping and the host's relays.
 type shapedLink struct {
-	relay net.Listener
+	relays []net.Listener
 }
 
 func run(args ...string) error {
@@ -38,14 +40,13 @@ func run(args ...string) error {
 	return nil
 }
 
-// setupLink makes the namespace and shapes it. registry is the cluster registry on the host's
-// loopback; the namespace reaches it through a relay on the host's end of the veth.
-func setupLink(l Link, registry string) (*shapedLink, error) {
+// setupLink makes the namespace and shapes it. targets maps each relay port on the host's end of
+// the veth to the address it leads to (the registry, the API server).
+func setupLink(l Link, targets map[string]string) (*shapedLink, error) {
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("--link %s needs root (network namespace and tc)", l)
 	}
 	teardownLink()
-	half := fmt.Sprintf("%dus", l.Delay.Microseconds()/2)
 	steps := [][]string{
 		{"ip", "netns", "add", netnsName},
 		{"ip", "link", "add", hostIf, "type", "veth", "peer", "name", nsIf},
@@ -56,8 +57,8 @@ func setupLink(l Link, registry string) (*shapedLink, error) {
 		{"ip", "netns", "exec", netnsName, "ip", "link", "set", nsIf, "up"},
 		{"ip", "netns", "exec", netnsName, "ip", "link", "set", "lo", "up"},
 		{"ip", "netns", "exec", netnsName, "ip", "route", "add", "default", "via", hostAddr},
-		{"tc", "qdisc", "add", "dev", hostIf, "root", "netem", "delay", half, "rate", l.Rate, "limit", "100000"},
-		{"ip", "netns", "exec", netnsName, "tc", "qdisc", "add", "dev", nsIf, "root", "netem", "delay", half, "rate", l.Rate, "limit", "100000"},
+		{"tc", "qdisc", "add", "dev", hostIf, "root", "tbf", "rate", l.Rate, "burst", "64kb", "latency", "2s"},
+		{"ip", "netns", "exec", netnsName, "tc", "qdisc", "add", "dev", nsIf, "root", "tbf", "rate", l.Rate, "burst", "64kb", "latency", "2s"},
 	}
 	for _, s := range steps {
 		if err := run(s...); err != nil {
@@ -65,17 +66,23 @@ func setupLink(l Link, registry string) (*shapedLink, error) {
 			return nil, fmt.Errorf("set up the shaped link: %w (needs iproute2 with tc: apt-get install iproute2)", err)
 		}
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(hostAddr, portOf(registry)))
-	if err != nil {
-		teardownLink()
-		return nil, err
+	sl := &shapedLink{}
+	for port, target := range targets {
+		ln, err := net.Listen("tcp", net.JoinHostPort(hostAddr, port))
+		if err != nil {
+			sl.close()
+			return nil, err
+		}
+		sl.relays = append(sl.relays, ln)
+		go relay(ln, target, l.Delay/2)
 	}
-	go relay(ln, registry)
-	return &shapedLink{relay: ln}, nil
+	return sl, nil
 }
 
 func (s *shapedLink) close() {
-	s.relay.Close()
+	for _, ln := range s.relays {
+		ln.Close()
+	}
 	teardownLink()
 }
 
@@ -92,8 +99,8 @@ func portOf(addr string) string {
 	return p
 }
 
-// relay copies every connection accepted on ln to target.
-func relay(ln net.Listener, target string) {
+// relay copies every connection accepted on ln to target, each direction delayed by delay.
+func relay(ln net.Listener, target string, delay time.Duration) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -107,10 +114,45 @@ func relay(ln net.Listener, target string) {
 			}
 			defer up.Close()
 			done := make(chan struct{}, 2)
-			go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
-			go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+			go func() { delayedCopy(up, c, delay); done <- struct{}{} }()
+			go func() { delayedCopy(c, up, delay); done <- struct{}{} }()
 			<-done
 		}()
+	}
+}
+
+// delayedCopy copies src to dst, each chunk written delay after it was read: propagation delay
+// without limiting throughput (chunks are in flight together, as on a long wire).
+func delayedCopy(dst io.Writer, src io.Reader, delay time.Duration) {
+	if delay <= 0 {
+		_, _ = io.Copy(dst, src)
+		return
+	}
+	type chunk struct {
+		b  []byte
+		at time.Time
+	}
+	q := make(chan chunk, 4096)
+	go func() {
+		defer close(q)
+		for {
+			b := make([]byte, 32<<10)
+			n, err := src.Read(b)
+			if n > 0 {
+				q <- chunk{b[:n], time.Now().Add(delay)}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for c := range q {
+		time.Sleep(time.Until(c.at))
+		if _, err := dst.Write(c.b); err != nil {
+			for range q {
+			}
+			return
+		}
 	}
 }
 
@@ -125,6 +167,6 @@ func InsideRelay(ctx context.Context, registry string) error {
 		<-ctx.Done()
 		ln.Close()
 	}()
-	go relay(ln, net.JoinHostPort(hostAddr, portOf(registry)))
+	go relay(ln, net.JoinHostPort(hostAddr, portOf(registry)), 0)
 	return nil
 }

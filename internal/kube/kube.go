@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -145,8 +144,9 @@ func (c *Client) Exec(ctx context.Context, namespace, pod, container string, com
 }
 
 // WriteKubeconfig writes the current context of the user's kubeconfig, credentials inlined, with
-// its server replaced: for a client that reaches the same API server by another address.
-func WriteKubeconfig(kubeContext, server, path string) error {
+// its server replaced: for a client that reaches the same API server by another address (a relay).
+// serverName is the name its certificate is checked against: the original host.
+func WriteKubeconfig(kubeContext, server, serverName, path string) error {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).RawConfig()
 	if err != nil {
@@ -162,24 +162,7 @@ func WriteKubeconfig(kubeContext, server, path string) error {
 		return err
 	}
 	for _, c := range raw.Clusters {
-		c.Server = server
+		c.Server, c.TLSServerName = server, serverName
 	}
 	return clientcmd.WriteToFile(raw, path)
-}
-
-// NodeAddress returns the InternalIP of the first node: where the API server of a local cluster
-// is reached from a network namespace on the same machine.
-func (c *Client) NodeAddress(ctx context.Context) (string, error) {
-	nodes, err := c.Clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return "", err
-	}
-	for _, n := range nodes.Items {
-		for _, a := range n.Status.Addresses {
-			if a.Type == corev1.NodeInternalIP {
-				return a.Address, nil
-			}
-		}
-	}
-	return "", errors.New("no node has an InternalIP")
 }
