@@ -317,9 +317,12 @@ func (l *Loop) Follow(ctx context.Context, t *Target) {
 	}
 }
 
-// NewTarget returns a target whose agent runs the binary with hash runs (zero when unknown).
-func NewTarget(name string, c *agentapi.Client, runs delta.Hash) *Target {
-	return &Target{Name: name, Client: c, base: runs}
+// NewTarget returns a target whose agent runs the binary with hash runs (zero when unknown);
+// rtt is a round trip to its agent, the first hint of how fast its link is.
+func NewTarget(name string, c *agentapi.Client, runs delta.Hash, rtt time.Duration) *Target {
+	t := &Target{Name: name, Client: c, base: runs}
+	t.link.ObserveRTT(rtt)
+	return t
 }
 
 // Init makes bin, the binary already deployed (in the image), iteration 1's build; started is

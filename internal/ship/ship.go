@@ -36,6 +36,18 @@ func ParseMethod(s string) (Method, error) {
 type Link struct {
 	mu         sync.Mutex
 	throughput float64 // bytes per second; 0 until measured
+	rtt        time.Duration
+}
+
+// ObserveRTT records a round trip to the agent (a status call). Before any transfer was
+// measured, a long round trip says the cluster is remote: the first binary then goes as a delta
+// instead of whole over what is likely a slow uplink.
+func (l *Link) ObserveRTT(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rtt == 0 || d < l.rtt {
+		l.rtt = d
+	}
 }
 
 // Observe records that n bytes took d to arrive (transfer only: the agent's own work excluded).
@@ -53,15 +65,26 @@ func (l *Link) Observe(n int, d time.Duration) {
 	}
 }
 
-// Throughput returns the measured bytes per second, or 0 when unknown.
+// Throughput returns the measured bytes per second, or an estimate before the first transfer:
+// a local cluster's port-forward when the round trip is short, a remote uplink when it is long.
 func (l *Link) Throughput() float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.throughput
+	switch {
+	case l.throughput > 0:
+		return l.throughput
+	case l.rtt > remoteRTT:
+		return assumedRemote
+	}
+	return assumedLocal
 }
 
-// assumedThroughput stands in for a link not yet measured: a local cluster's port-forward.
-const assumedThroughput = 100e6
+const (
+	assumedLocal  = 100e6 // bytes/s: a local cluster's port-forward
+	assumedRemote = 2.5e6 // bytes/s: a 20 Mbit/s uplink
+	// remoteRTT separates a cluster on this machine or LAN from a remote one.
+	remoteRTT = 10 * time.Millisecond
+)
 
 // cost is a running estimate of one encoding: how fast it runs and how much it keeps.
 type cost struct {
@@ -154,9 +177,6 @@ func (s *Shipper) Choose(base, target delta.Hash, link *Link) delta.Kind {
 	}
 	size := float64(len(s.binaries[target]))
 	tp := link.Throughput()
-	if tp == 0 {
-		tp = assumedThroughput
-	}
 	best, bestT := delta.Raw, size/tp
 	kinds := []delta.Kind{delta.Full}
 	if haveBase {

@@ -39,6 +39,25 @@ func TestChooseFollowsTheLink(t *testing.T) {
 	}
 }
 
+func TestRoundTripDecidesBeforeAnyTransfer(t *testing.T) {
+	old, cur := binaries()
+	s := ship.New(ship.Auto)
+	oh, ch := s.Remember(old), s.Remember(cur)
+	near, far := &ship.Link{}, &ship.Link{}
+	near.ObserveRTT(300 * time.Microsecond)
+	far.ObserveRTT(35 * time.Millisecond)
+	if k := s.Choose(oh, ch, near); k != delta.Raw {
+		t.Errorf("short round trip: %v, want raw", k)
+	}
+	if k := s.Choose(oh, ch, far); k != delta.Delta {
+		t.Errorf("long round trip: %v, want delta", k)
+	}
+	far.Observe(100<<20, 50*time.Millisecond) // a measured transfer overrides the guess
+	if k := s.Choose(oh, ch, far); k != delta.Raw {
+		t.Errorf("measured fast link: %v, want raw", k)
+	}
+}
+
 func TestForcedMethods(t *testing.T) {
 	old, cur := binaries()
 	for m, want := range map[ship.Method][2]delta.Kind{
