@@ -30,7 +30,7 @@ func (s *Supervisor) Update(p agentapi.UpdateParams, patch []byte) (agentapi.Upd
 		return agentapi.UpdateResult{}, fmt.Errorf("%w: %w", ErrBadPatch, err)
 	}
 	var base []byte
-	if h.Kind == delta.Delta {
+	if h.Kind.HasBase() {
 		s.mu.Lock()
 		cur := s.sha
 		s.mu.Unlock()

@@ -13,8 +13,18 @@ func Apply(base, patch []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.Kind == Raw {
+	switch h.Kind {
+	case Raw:
 		return verify(h, patch[HeaderLen:])
+	case Segmented:
+		if Sum(base) != h.Base {
+			return nil, fmt.Errorf("%w (want %.12s, have %.12s)", ErrWrongBase, h.Base, Sum(base))
+		}
+		out, err := applySegmented(base, patch[HeaderLen:], h.Size)
+		if err != nil {
+			return nil, err
+		}
+		return verify(h, out)
 	}
 	opts := []zstd.DOption{
 		zstd.WithDecoderConcurrency(1),

@@ -28,19 +28,25 @@ const (
 	// Raw: the payload is the target as it is. On a fast link (loopback, a local cluster's
 	// port-forward) compressing costs more time than it saves.
 	Raw Kind = 3
+	// Segmented: a delta of a large binary, in segments each compressed against the region of the
+	// base around it (segmented.go).
+	Segmented Kind = 4
 )
 
 func (k Kind) String() string {
 	switch k {
 	case Full:
 		return "full"
-	case Delta:
+	case Delta, Segmented:
 		return "delta"
 	case Raw:
 		return "raw"
 	}
 	return fmt.Sprintf("kind(%d)", byte(k))
 }
+
+// HasBase reports whether patches of kind k apply to a base binary.
+func (k Kind) HasBase() bool { return k == Delta || k == Segmented }
 
 // Hash is a SHA-256 digest of a binary.
 type Hash [sha256.Size]byte
@@ -110,11 +116,11 @@ func ParseHeader(p []byte) (Header, error) {
 	copy(h.Target[:], p[5+sha256.Size:])
 	h.Size = binary.BigEndian.Uint64(p[5+2*sha256.Size:])
 	switch {
-	case h.Kind != Full && h.Kind != Delta && h.Kind != Raw:
+	case h.Kind != Full && h.Kind != Delta && h.Kind != Raw && h.Kind != Segmented:
 		return h, fmt.Errorf("unknown patch %v", h.Kind)
-	case h.Kind != Delta && !h.Base.IsZero():
+	case !h.Kind.HasBase() && !h.Base.IsZero():
 		return h, fmt.Errorf("%v patch names a base", h.Kind)
-	case h.Kind == Delta && h.Base.IsZero():
+	case h.Kind.HasBase() && h.Base.IsZero():
 		return h, errors.New("delta patch names no base")
 	case h.Size > MaxTarget:
 		return h, fmt.Errorf("patch announces %d bytes, more than the %d a binary may have", h.Size, MaxTarget)

@@ -138,3 +138,36 @@ func FuzzApply(f *testing.F) {
 		}
 	})
 }
+
+// Segments: small ones here, so a small binary exercises the same code as a 70 MB one.
+func TestSegmentedRoundTrip(t *testing.T) {
+	v := buildVersions(t, "-s -w")
+	for _, c := range []struct {
+		name         string
+		base, target []byte
+	}{{"one-line", v.base, v.oneLine}, {"bigger", v.base, v.bigger}, {"shrunk", v.bigger, v.base}} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := delta.EncodeSegmented(c.base, c.target, zstd.SpeedBetterCompression, 512<<10, 256<<10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := delta.Apply(c.base, p)
+			if err != nil || !bytes.Equal(got, c.target) {
+				t.Fatalf("apply: %v", err)
+			}
+			whole, _ := delta.Encode(nil, c.target, zstd.SpeedFastest)
+			if len(p) > len(whole)/2 {
+				t.Fatalf("segmented delta %d bytes is not much smaller than the whole binary compressed (%d)", len(p), len(whole))
+			}
+			if _, err := delta.Apply(c.target, p); !errors.Is(err, delta.ErrWrongBase) && c.name != "same" {
+				t.Fatalf("wrong base: %v", err)
+			}
+			// Every truncation is refused, never a wrong result.
+			for _, cut := range []int{delta.HeaderLen + 1, len(p) / 2, len(p) - 1} {
+				if _, err := delta.Apply(c.base, p[:cut]); err == nil {
+					t.Fatalf("truncated to %d accepted", cut)
+				}
+			}
+		})
+	}
+}

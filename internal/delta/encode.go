@@ -12,8 +12,12 @@ func EncodeRaw(target []byte) []byte {
 	return append(h.Append(make([]byte, 0, HeaderLen+len(target))), target...)
 }
 
-// Encode makes a patch that turns base into target. With a nil base it makes a Full patch.
+// Encode makes a patch that turns base into target. With a nil base it makes a Full patch; with a
+// base over 8 MB, a Segmented one.
 func Encode(base, target []byte, level zstd.EncoderLevel) ([]byte, error) {
+	if len(base) > segmentedAbove {
+		return EncodeSegmented(base, target, level, segmentSize, segmentMargin)
+	}
 	h := Header{Kind: Full, Target: Sum(target), Size: uint64(len(target))}
 	opts := []zstd.EOption{
 		zstd.WithEncoderLevel(level),
@@ -31,4 +35,15 @@ func Encode(base, target []byte, level zstd.EncoderLevel) ([]byte, error) {
 	}
 	defer enc.Close()
 	return enc.EncodeAll(target, h.Append(make([]byte, 0, HeaderLen+len(target)/4))), nil
+}
+
+// EncodeSegmented makes a Segmented patch with segments of size bytes, each compressed against
+// the base around the same relative position, margin bytes either side.
+func EncodeSegmented(base, target []byte, level zstd.EncoderLevel, size, margin int) ([]byte, error) {
+	h := Header{Kind: Segmented, Base: Sum(base), Target: Sum(target), Size: uint64(len(target))}
+	payload, err := encodeSegmented(base, target, level, size, margin)
+	if err != nil {
+		return nil, err
+	}
+	return append(h.Append(make([]byte, 0, HeaderLen+len(payload))), payload...), nil
 }
