@@ -123,6 +123,9 @@ func FuzzApply(f *testing.F) {
 	f.Add(full)
 	f.Add(delta.EncodeRaw(target))
 	f.Add(d[:delta.HeaderLen])
+	if seg, err := delta.EncodeSegmented(base, target, zstd.SpeedBetterCompression, 512, 256); err == nil {
+		f.Add(seg)
+	}
 	// More seeds live in testdata/fuzz/FuzzApply.
 	f.Fuzz(func(t *testing.T, patch []byte) {
 		out, err := delta.Apply(base, patch)
