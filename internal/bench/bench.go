@@ -233,7 +233,7 @@ func awaitStamp(ctx context.Context, base string, stamp int64, timeout time.Dura
 		select {
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond): // each poll opens a port-forward stream: do not load the API server
 		}
 	}
 	return time.Time{}, fmt.Errorf("the new code did not answer within %s (last answer: %s)", timeout, last)
