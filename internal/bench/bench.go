@@ -28,6 +28,7 @@ const (
 	Hotpod = "hotpod" // hotpod dev, the default delta/raw choice per link
 	Full   = "full"   // hotpod dev --ship full: the whole binary, compressed, every time
 	Image  = "image"  // rebuild the image, push, roll the Deployment (skaffold + ko's default loop)
+	Local  = "local"  // the floor: hotpod dev --local, the same build and a restart, no cluster
 )
 
 // Config says what to measure.
@@ -103,6 +104,9 @@ func (c Config) runHere(ctx context.Context, link Link, tmp string) ([]Record, e
 			return out, err
 		}
 		for _, s := range c.Strategies {
+			if s == Local && !link.Direct() {
+				continue // the floor has no link
+			}
 			c.logf("%s · %s · %s: %d edits after a warm-up", w.name, s, link, c.Iterations)
 			samples, err := c.measure(ctx, w, s, link)
 			if err != nil {
@@ -178,13 +182,16 @@ func (c Config) runShaped(ctx context.Context, link Link, tmp string) ([]Record,
 }
 
 func (c Config) measure(ctx context.Context, w *workload, strategy string, link Link) ([]sample, error) {
+	if strategy == Local {
+		return c.measureHotpod(ctx, w, strategy, link, "")
+	}
 	ns, cleanup, err := c.namespace(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
 	switch strategy {
-	case Hotpod, Full:
+	case Hotpod, Full, Local:
 		return c.measureHotpod(ctx, w, strategy, link, ns)
 	case Image:
 		return c.measureImage(ctx, w, link, ns)

@@ -66,7 +66,7 @@ func WriteSVG(w io.Writer, rs []Record) {
 		return left + (width-left-right)*(math.Log10(ms)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))
 	}
 	height := top + row*len(rs) + 40
-	colours := map[string]string{Hotpod: "#2a9d8f", Full: "#8ab17d", Image: "#e76f51"}
+	colours := map[string]string{Hotpod: "#2a9d8f", Full: "#8ab17d", Image: "#e76f51", Local: "#999999"}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="14">edit → new code answering (median, min–max; log scale)</text>`+"\n", left)

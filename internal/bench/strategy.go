@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,9 +54,22 @@ func (c Config) measureHotpod(ctx context.Context, w *workload, strategy string,
 	if strategy == Full {
 		ship = "full"
 	}
-	cmd := exec.CommandContext(ctx, c.Hotpod, "dev", "-f", mf, "-n", ns, "--output", "json", "--ship", ship,
-		"--port-forward", "0:8080", "--default-repo", c.Repo, "--base-image", c.Base)
+	args := []string{"dev", "-f", mf, "-n", ns, "--output", "json", "--ship", ship,
+		"--port-forward", "0:8080", "--default-repo", c.Repo, "--base-image", c.Base}
+	local := 0
+	if strategy == Local {
+		// The floor: the same go build and a process restart on this machine, no cluster.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		local = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		args = []string{"dev", "--local", "--output", "json", "--ready", fmt.Sprintf("http://127.0.0.1:%d/healthz", local)}
+	}
+	cmd := exec.CommandContext(ctx, c.Hotpod, args...)
 	cmd.Dir = w.dir
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", local))
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = time.Minute
 	stdout, err := cmd.StdoutPipe()
@@ -118,11 +132,14 @@ func (c Config) measureHotpod(ctx context.Context, w *workload, strategy string,
 			}
 		}
 	}
-	fw, err := next("info")
-	if err != nil {
-		return nil, err
+	addr := fmt.Sprintf("127.0.0.1:%d", local)
+	if strategy != Local {
+		fw, err := next("info")
+		if err != nil {
+			return nil, err
+		}
+		addr = strings.Fields(strings.TrimPrefix(fw.Message, "forwarding "))[0]
 	}
-	addr := strings.Fields(strings.TrimPrefix(fw.Message, "forwarding "))[0]
 	if _, err := next("ready"); err != nil {
 		return nil, err
 	}
