@@ -405,3 +405,66 @@ func TestDiskFullKeepsOldRunning(t *testing.T) {
 		t.Fatalf("left-over files: %v", entries)
 	}
 }
+
+// As PID 1 (in a PID namespace of its own) the agent reaps orphans: a grandchild of the app that
+// outlives it is reparented to the agent and must not stay a zombie.
+func TestAgentAsPID1ReapsOrphans(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a PID namespace")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("no unshare (util-linux)")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "app")
+	copyFile(t, childV1, bin)
+	var out testutil.SyncBuffer
+	cmd := exec.Command(unshare, "--pid", "--fork", "--kill-child", agentBin, "--listen", "127.0.0.1:0", "--", bin)
+	cmd.Env = append(os.Environ(), "HOTPOD_TOKEN="+token, "ORPHAN=1")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitFor(t, func() bool { return strings.Contains(out.String(), "orphaned") })
+	agentPID := childOf(t, cmd.Process.Pid) // unshare forks; the agent is its child, PID 1 inside
+	// The grandchild lives 200 ms after the app exits; then it must be gone, not a zombie.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		kids := children(agentPID)
+		if len(kids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent (pid %d) left children %v; output:\n%s", agentPID, kids, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// children lists the pids whose parent is pid, with their state (Z for a zombie).
+func children(pid int) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			out = append(out, e.Name()+":"+fields[0])
+		}
+	}
+	return out
+}
+
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	var kids []string
+	waitFor(t, func() bool { kids = children(pid); return len(kids) > 0 })
+	n, _ := strconv.Atoi(strings.SplitN(kids[0], ":", 2)[0])
+	return n
+}

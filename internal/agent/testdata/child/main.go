@@ -3,6 +3,9 @@
 //	PORT          serve GET / → version on 127.0.0.1:PORT
 //	CRASH=N       print "boom" and exit with code N at once
 //	EXIT_ON_TERM  exit code after SIGTERM (default 0)
+//	ORPHAN=1      start a grandchild that outlives this process by 200 ms, then exit 0: the
+//	              grandchild is reparented to PID 1 (the agent), which must reap it
+//	SLEEPY=1      (the grandchild) sleep 200 ms and exit
 package main
 
 import (
@@ -13,6 +16,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 var version = "dev"
@@ -20,7 +24,20 @@ var version = "dev"
 func main() {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
+	if os.Getenv("SLEEPY") == "1" {
+		time.Sleep(200 * time.Millisecond)
+		return
+	}
 	fmt.Println("started", version)
+	if os.Getenv("ORPHAN") == "1" {
+		p, err := os.StartProcess("/proc/self/exe", []string{"sleepy"}, &os.ProcAttr{Env: []string{"SLEEPY=1"}})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("orphaned", p.Pid)
+		os.Exit(0)
+	}
 	if c := os.Getenv("CRASH"); c != "" {
 		n, _ := strconv.Atoi(c)
 		fmt.Fprintln(os.Stderr, "boom")
