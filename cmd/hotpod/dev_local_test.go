@@ -20,37 +20,9 @@ import (
 
 var hotpodBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hotpod-cli-test-")
-	if err != nil {
-		panic(err)
-	}
-	hotpodBin = filepath.Join(dir, "hotpod")
-	out, err := exec.Command("go", "build", "-o", hotpodBin, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build hotpod: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testutil.RunWithBinary(m, ".", &hotpodBin)) }
 
-type event struct {
-	Event       string   `json:"event"`
-	Service     string   `json:"service"`
-	Pod         string   `json:"pod"`
-	Iteration   int      `json:"iteration"`
-	EditToReady float64  `json:"edit_to_ready_ms"`
-	BuildMS     float64  `json:"build_ms"`
-	ShipMS      float64  `json:"ship_ms"`
-	BytesSent   int      `json:"bytes_sent"`
-	BinaryBytes int      `json:"binary_bytes"`
-	Error       string   `json:"error"`
-	ExitCode    *int     `json:"exit_code"`
-	LastOutput  []string `json:"last_output"`
-	Message     string   `json:"message"`
-}
+type event = testutil.Event
 
 // The real `hotpod dev --local` on a copy of examples/hello: the first start, an edit landing, a
 // compile error that ships nothing, a crash that leaves the agent up, and Ctrl-C leaving nothing.

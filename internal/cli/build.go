@@ -29,13 +29,9 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		fs.Usage()
-		return errUsage
-	}
-	pkg := "."
-	if len(pos) == 1 {
-		pkg = pos[0]
+	pkg, err := onePackage(fs, pos)
+	if err != nil {
+		return err
 	}
 	if *repo == "" {
 		return errors.New("no registry to push to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO")

@@ -154,3 +154,15 @@ func firstBuildFailed(err error) error {
 	}
 	return err
 }
+
+// onePackage is the optional PACKAGE argument of a command ("." when absent).
+func onePackage(fs *flag.FlagSet, pos []string) (string, error) {
+	switch len(pos) {
+	case 0:
+		return ".", nil
+	case 1:
+		return pos[0], nil
+	}
+	fs.Usage()
+	return "", errUsage
+}

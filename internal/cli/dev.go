@@ -67,13 +67,9 @@ func runDev(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		fs.Usage()
-		return errUsage
-	}
-	pkg := "."
-	if len(pos) == 1 {
-		pkg = pos[0]
+	pkg, err := onePackage(fs, pos)
+	if err != nil {
+		return err
 	}
 	if f.output != "text" && f.output != "json" {
 		return errors.New("--output " + f.output + ": want text or json")
@@ -126,13 +122,7 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 
 	loop := &devloop.Loop{Service: m.Name, Builder: builder, Shipper: ship.New(method), Report: rep,
 		WorkDir: work, ReadyTimeout: f.readyTimeout,
-		WatchSet: func(ctx context.Context) (watch.Set, error) {
-			m, err := gopkg.Load(ctx, env.Dir, pkg, builder.Env())
-			if err != nil {
-				return watch.Set{}, err
-			}
-			return watchSet(m), nil
-		}}
+		WatchSet: watchSetOf(env.Dir, pkg, builder)}
 	var agent *local.Agent
 	defer func() {
 		if agent != nil {
@@ -166,6 +156,17 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 	go loop.Follow(ctx, target)
 	rep.Infof(m.Name, "watching %d package directories of %s: save a file to ship it, Ctrl-C to stop", len(m.Dirs), filepath.Base(m.ModuleDir))
 	return loop.Run(ctx, w)
+}
+
+// watchSetOf recomputes what to watch for pkg after a build (new local imports, new embeds).
+func watchSetOf(dir, pkg string, b *build.Builder) func(context.Context) (watch.Set, error) {
+	return func(ctx context.Context) (watch.Set, error) {
+		m, err := gopkg.Load(ctx, dir, pkg, b.Env())
+		if err != nil {
+			return watch.Set{}, err
+		}
+		return watchSet(m), nil
+	}
 }
 
 func watchSet(m *gopkg.Main) watch.Set {

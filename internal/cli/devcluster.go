@@ -15,7 +15,6 @@ import (
 	"github.com/hotpod/hotpod/internal/agentbin"
 	"github.com/hotpod/hotpod/internal/appimage"
 	"github.com/hotpod/hotpod/internal/devloop"
-	"github.com/hotpod/hotpod/internal/gopkg"
 	"github.com/hotpod/hotpod/internal/kube"
 	"github.com/hotpod/hotpod/internal/manifest"
 	"github.com/hotpod/hotpod/internal/report"
@@ -112,15 +111,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		watchers[ref] = w
 		loop := &devloop.Loop{Service: res.Main.Name, Builder: res.Builder, Shipper: ship.New(method), Report: rep,
 			WorkDir: work, ReadyTimeout: f.readyTimeout}
-		bld := res.Builder
-		pkg := ref
-		loop.WatchSet = func(ctx context.Context) (watch.Set, error) {
-			m, err := gopkg.Load(ctx, env.Dir, pkg, bld.Env())
-			if err != nil {
-				return watch.Set{}, err
-			}
-			return watchSet(m), nil
-		}
+		loop.WatchSet = watchSetOf(env.Dir, ref, res.Builder)
 		loop.Init(res.Binary, time.Since(t), started)
 		loops[ref] = loop
 		rep.Infof(res.Main.Name, "pushed %s", res.Built.Ref)

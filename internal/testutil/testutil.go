@@ -4,8 +4,11 @@ package testutil
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 )
@@ -57,4 +60,46 @@ func Golden(t testing.TB, path string, got []byte) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("output differs from %s (go test -update to accept):\n%s", path, got)
 	}
+}
+
+// Event is any line of `hotpod dev --output json`, as the tests read them.
+type Event struct {
+	Event       string   `json:"event"`
+	Service     string   `json:"service"`
+	Pod         string   `json:"pod"`
+	Iteration   int      `json:"iteration"`
+	EditToReady float64  `json:"edit_to_ready_ms"`
+	BuildMS     float64  `json:"build_ms"`
+	ShipMS      float64  `json:"ship_ms"`
+	RestartMS   float64  `json:"restart_ms"`
+	ReadyMS     float64  `json:"ready_ms"`
+	BytesSent   int      `json:"bytes_sent"`
+	BinaryBytes int      `json:"binary_bytes"`
+	SHA256      string   `json:"sha256"`
+	Error       string   `json:"error"`
+	ExitCode    *int     `json:"exit_code"`
+	LastOutput  []string `json:"last_output"`
+	Message     string   `json:"message"`
+}
+
+// RunWithBinary is a TestMain body for tests of a command: it builds the Go package pkg into a
+// temporary directory, sets *bin to its path, runs the tests and cleans up.
+func RunWithBinary(m *testing.M, pkg string, bin *string) int {
+	dir, err := os.MkdirTemp("", "hotpod-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	abs, err := filepath.Abs(pkg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*bin = filepath.Join(dir, filepath.Base(abs))
+	if out, err := exec.Command("go", "build", "-o", *bin, pkg).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+		return 1
+	}
+	return m.Run()
 }

@@ -21,38 +21,9 @@ import (
 
 var hotpodBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hotpod-e2e-")
-	if err != nil {
-		panic(err)
-	}
-	hotpodBin = filepath.Join(dir, "hotpod")
-	if out, err := exec.Command("go", "build", "-o", hotpodBin, "../../cmd/hotpod").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build hotpod: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testutil.RunWithBinary(m, "../../cmd/hotpod", &hotpodBin)) }
 
-type event struct {
-	Event      string   `json:"event"`
-	Pod        string   `json:"pod"`
-	Iteration  int      `json:"iteration"`
-	Error      string   `json:"error"`
-	ExitCode   *int     `json:"exit_code"`
-	LastOutput []string `json:"last_output"`
-	Message    string   `json:"message"`
-	BytesSent  int      `json:"bytes_sent"`
-	SHA256     string   `json:"sha256"`
-
-	EditToReady float64 `json:"edit_to_ready_ms"`
-	BuildMS     float64 `json:"build_ms"`
-	ShipMS      float64 `json:"ship_ms"`
-	RestartMS   float64 `json:"restart_ms"`
-	ReadyMS     float64 `json:"ready_ms"`
-}
+type event = testutil.Event
 
 // devSession is a running `hotpod dev -f` on a copy of examples/hello.
 type devSession struct {
