@@ -62,7 +62,7 @@ func TestDevLocalEditLands(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
+	defer cmd.Process.Kill() // on a failure path; the agent follows hotpod down (TestDevLocalKilledLeavesNothingRunning)
 	events := make(chan event, 64)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -185,4 +185,42 @@ func processesMentioning(s string) []string {
 		}
 	}
 	return out
+}
+
+// hotpod killed outright (no chance to clean up): the agent and the app follow it down.
+func TestDevLocalKilledLeavesNothingRunning(t *testing.T) {
+	src, err := os.ReadFile("../../examples/hello/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := t.TempDir()
+	os.WriteFile(filepath.Join(mod, "go.mod"), []byte("module example.com/hello\n\ngo 1.24\n"), 0o644)
+	os.WriteFile(filepath.Join(mod, "main.go"), src, 0o644)
+	tmp := t.TempDir()
+	port := testutil.FreePort(t)
+	cmd := exec.Command(hotpodBin, "dev", "--local", "--output", "json", "--ready", fmt.Sprintf("tcp:%d", port))
+	cmd.Dir = mod
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "TMPDIR="+tmp, "XDG_CACHE_HOME="+filepath.Join(t.TempDir(), "cache"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !strings.Contains(sc.Text(), `"event":"ready"`) {
+	}
+	if len(processesMentioning(tmp)) == 0 {
+		t.Fatal("no agent running before the kill")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(processesMentioning(tmp)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("still running after hotpod was killed: %v", processesMentioning(tmp))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
