@@ -334,14 +334,12 @@ func TestAgentProcessForwardsSignalsAndExitCode(t *testing.T) {
 			if !errors.As(err, &ee) || ee.ExitCode() != c.code {
 				t.Fatalf("agent exit: %v, want code %d; output:\n%s", err, c.code, out.String())
 			}
-			if !strings.Contains(out.String(), "got "+sigName(c.sig)) {
+			if !strings.Contains(out.String(), "got "+c.sig.String()) {
 				t.Fatalf("app did not get %v:\n%s", c.sig, out.String())
 			}
 		})
 	}
 }
-
-func sigName(s syscall.Signal) string { return s.String() }
 
 func TestAgentRefusesNonLoopbackAndMissingToken(t *testing.T) {
 	cases := []struct {

@@ -108,7 +108,7 @@ func (c Config) runHere(ctx context.Context, link Link, tmp string) ([]Record, e
 				continue // the floor has no link
 			}
 			c.logf("%s · %s · %s: %d edits after a warm-up", w.name, s, link, c.Iterations)
-			samples, err := c.measure(ctx, w, s, link)
+			samples, err := c.measure(ctx, w, s)
 			if err != nil {
 				w.restore()
 				return out, fmt.Errorf("%s · %s · %s: %w", w.name, s, link, err)
@@ -181,9 +181,9 @@ func (c Config) runShaped(ctx context.Context, link Link, tmp string) ([]Record,
 	return rs, nil
 }
 
-func (c Config) measure(ctx context.Context, w *workload, strategy string, link Link) ([]sample, error) {
+func (c Config) measure(ctx context.Context, w *workload, strategy string) ([]sample, error) {
 	if strategy == Local {
-		return c.measureHotpod(ctx, w, strategy, link, "")
+		return c.measureHotpod(ctx, w, strategy, "")
 	}
 	ns, cleanup, err := c.namespace(ctx)
 	if err != nil {
@@ -192,9 +192,9 @@ func (c Config) measure(ctx context.Context, w *workload, strategy string, link 
 	defer cleanup()
 	switch strategy {
 	case Hotpod, Full, Local:
-		return c.measureHotpod(ctx, w, strategy, link, ns)
+		return c.measureHotpod(ctx, w, strategy, ns)
 	case Image:
-		return c.measureImage(ctx, w, link, ns)
+		return c.measureImage(ctx, w, ns)
 	}
 	return nil, fmt.Errorf("unknown strategy %q", strategy)
 }
@@ -297,8 +297,6 @@ func maxOf(v []float64) float64 {
 	}
 	return m
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Sane checks what CI asserts of a quick run: every combination completed every edit, with
 // times and sizes that are possible. Speed is never asserted.

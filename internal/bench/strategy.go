@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/hotpod/hotpod/internal/agentapi"
 	"github.com/hotpod/hotpod/internal/agentbin"
 	"github.com/hotpod/hotpod/internal/appimage"
 	"github.com/hotpod/hotpod/internal/build"
@@ -40,7 +41,7 @@ type devEvent struct {
 
 // measureHotpod runs `hotpod dev` on the workload and times each edit until the new code answers
 // through hotpod's own --port-forward.
-func (c Config) measureHotpod(ctx context.Context, w *workload, strategy string, link Link, ns string) ([]sample, error) {
+func (c Config) measureHotpod(ctx context.Context, w *workload, strategy, ns string) ([]sample, error) {
 	dir, err := os.MkdirTemp("", "hotpod-bench-k8s-")
 	if err != nil {
 		return nil, err
@@ -160,7 +161,7 @@ func (c Config) measureHotpod(ctx context.Context, w *workload, strategy string,
 		if err != nil {
 			return nil, err
 		}
-		s := sample{ms: ms(at.Sub(time.Unix(0, stamp))), hotpodMS: e.EditToReady, bytes: e.BytesSent}
+		s := sample{ms: agentapi.Ms(at.Sub(time.Unix(0, stamp))), hotpodMS: e.EditToReady, bytes: e.BytesSent}
 		select {
 		case s.appMS = <-appMS:
 		case <-time.After(2 * time.Second):
@@ -174,7 +175,7 @@ func (c Config) measureHotpod(ctx context.Context, w *workload, strategy string,
 
 // measureImage is the loop without hotpod: rebuild the image, push it, roll the Deployment, and
 // wait for a pod of the new image to answer.
-func (c Config) measureImage(ctx context.Context, w *workload, link Link, ns string) ([]sample, error) {
+func (c Config) measureImage(ctx context.Context, w *workload, ns string) ([]sample, error) {
 	platforms, err := c.Kube.Platforms(ctx)
 	if err != nil {
 		return nil, err
@@ -230,7 +231,7 @@ func (c Config) measureImage(ctx context.Context, w *workload, link Link, ns str
 		if err != nil {
 			return nil, err
 		}
-		s := sample{ms: ms(at.Sub(time.Unix(0, stamp))), bytes: res.AppLayerBytes}
+		s := sample{ms: agentapi.Ms(at.Sub(time.Unix(0, stamp))), bytes: res.AppLayerBytes}
 		if logs, err := c.Kube.Clientset.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx); err == nil {
 			if m := afterEdit.FindAllStringSubmatch(string(logs), -1); len(m) > 0 {
 				s.appMS, _ = strconv.ParseFloat(m[len(m)-1][1], 64)

@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/hotpod/hotpod/internal/bench"
+	"github.com/hotpod/hotpod/internal/gopkg"
 	"github.com/hotpod/hotpod/internal/kube"
 )
 
@@ -75,7 +74,7 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	if c.Hotpod, err = os.Executable(); err != nil {
 		return err
 	}
-	if c.RepoRoot, err = moduleRoot(ctx, env.Dir); err != nil {
+	if c.RepoRoot, err = gopkg.ModuleRoot(ctx, env.Dir); err != nil {
 		return err
 	}
 	if c.Kube, err = kube.Load(ctx, *kubeContext); err != nil {
@@ -125,16 +124,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// moduleRoot is the directory of the go.mod governing dir.
-func moduleRoot(ctx context.Context, dir string) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", "env", "GOMOD")
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
-		return dir, nil
-	}
-	return filepath.Dir(gomod), nil
 }

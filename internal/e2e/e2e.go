@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/hotpod/hotpod/internal/gopkg"
 	"github.com/hotpod/hotpod/internal/image"
 	"github.com/hotpod/hotpod/internal/kube"
 )
@@ -146,7 +147,11 @@ func (e *Env) BuildImage(t *testing.T, pkg, base string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "app")
 	cmd := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
-	cmd.Dir = moduleRoot(t)
+	root, err := gopkg.ModuleRoot(t.Context(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
@@ -174,15 +179,6 @@ func (e *Env) BuildImage(t *testing.T, pkg, base string) string {
 		t.Fatal(err)
 	}
 	return ref.String()
-}
-
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
 }
 
 // WaitRollout waits until deployment name has all its replicas updated and ready.

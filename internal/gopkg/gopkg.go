@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -118,4 +119,19 @@ func list(ctx context.Context, dir string, env []string, args ...string) ([]list
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// ModuleRoot is the directory of the go.mod governing dir, or dir itself outside a module.
+func ModuleRoot(ctx context.Context, dir string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "env", "GOMOD")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w (is the Go toolchain on PATH?)", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return dir, nil
+	}
+	return filepath.Dir(gomod), nil
 }
