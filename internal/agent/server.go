@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/hotpod/hotpod/internal/agentapi"
@@ -31,12 +30,7 @@ func Handler(s *Supervisor, token string) http.Handler {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("patch of %d bytes is larger than any binary may be", r.ContentLength))
 			return
 		}
-		patch, err := io.ReadAll(io.LimitReader(r.Body, maxPatch+1))
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("%w: reading it failed after %d bytes: %w", ErrBadPatch, len(patch), err))
-			return
-		}
-		res, err := s.Update(p, patch)
+		res, err := s.UpdateFrom(p, r.Body)
 		switch {
 		case errors.Is(err, delta.ErrWrongBase):
 			writeError(w, http.StatusConflict, err)

@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -22,38 +25,51 @@ var ErrNoSpace = errors.New("no space left for the new binary")
 // Update applies patch to the running binary, swaps the result in and restarts the app. On any
 // error before the swap, nothing has changed: the old binary keeps running.
 func (s *Supervisor) Update(p agentapi.UpdateParams, patch []byte) (agentapi.UpdateResult, error) {
+	return s.UpdateFrom(p, bytes.NewReader(patch))
+}
+
+// UpdateFrom is Update with the patch read from r. A raw patch (the whole binary) is hashed and
+// written to disk as it arrives, which hides both behind the transfer on a fast link; any other
+// kind is read whole, then decoded against the running binary.
+func (s *Supervisor) UpdateFrom(p agentapi.UpdateParams, r io.Reader) (agentapi.UpdateResult, error) {
 	s.swap.Lock()
 	defer s.swap.Unlock()
 	t0 := time.Now()
-	h, err := delta.ParseHeader(patch)
+	hdr := make([]byte, delta.HeaderLen)
+	if n, err := io.ReadFull(r, hdr); err != nil {
+		return agentapi.UpdateResult{}, fmt.Errorf("%w: patch truncated: %d bytes, the header alone is %d", ErrBadPatch, n, delta.HeaderLen)
+	}
+	h, err := delta.ParseHeader(hdr)
 	if err != nil {
 		return agentapi.UpdateResult{}, fmt.Errorf("%w: %w", ErrBadPatch, err)
 	}
-	var base []byte
-	if h.Kind.HasBase() {
-		s.mu.Lock()
-		cur := s.sha
-		s.mu.Unlock()
-		if h.Base != cur {
-			return agentapi.UpdateResult{}, fmt.Errorf("%w: %w (it was made against %.12s; this agent runs %.12s): send the whole binary",
-				ErrBadPatch, delta.ErrWrongBase, h.Base, cur)
+	var write func(io.Writer) error
+	if h.Kind == delta.Raw {
+		write = func(w io.Writer) error {
+			err := copyVerified(w, r, h)
+			t0 = time.Now() // the transfer is the link's time, not the agent's
+			return err
 		}
-		if base, err = os.ReadFile(s.cfg.Binary); err != nil {
-			return agentapi.UpdateResult{}, fmt.Errorf("read the running binary: %w", err)
+	} else {
+		patch, err := io.ReadAll(io.LimitReader(io.MultiReader(bytes.NewReader(hdr), r), delta.MaxTarget+delta.HeaderLen))
+		if err != nil {
+			return agentapi.UpdateResult{}, fmt.Errorf("%w: reading it failed after %d bytes: %w", ErrBadPatch, len(patch), err)
 		}
+		t0 = time.Now()
+		target, err := s.decode(h, patch)
+		if err != nil {
+			return agentapi.UpdateResult{}, err
+		}
+		write = func(w io.Writer) error { _, err := w.Write(target); return err }
 	}
-	target, err := delta.Apply(base, patch)
-	if err != nil {
-		return agentapi.UpdateResult{}, fmt.Errorf("%w: %w", ErrBadPatch, err)
-	}
-	old, err := s.install(target)
+	old, err := s.install(int64(h.Size), write)
 	if err != nil {
 		return agentapi.UpdateResult{}, err
 	}
 	applied := time.Since(t0)
 	s.mu.Lock()
 	prevSHA, prevSize := s.sha, s.size
-	s.sha, s.size = h.Target, int64(len(target))
+	s.sha, s.size = h.Target, int64(h.Size)
 	s.mu.Unlock()
 	res, err := s.restart(p)
 	if err != nil && old != "" {
@@ -73,20 +89,68 @@ func (s *Supervisor) Update(p agentapi.UpdateParams, patch []byte) (agentapi.Upd
 	return res, err
 }
 
-// install writes target beside the binary and renames it over the binary. It returns the name of
-// a hard link that keeps the old binary's inode alive: freeing a large file while the old process
-// exits costs tens of milliseconds of the restart, so it is removed after the new process runs.
-func (s *Supervisor) install(target []byte) (old string, err error) {
+// decode applies patch, whose header is h, to the running binary.
+func (s *Supervisor) decode(h delta.Header, patch []byte) ([]byte, error) {
+	var base []byte
+	var err error
+	if h.Kind.HasBase() {
+		s.mu.Lock()
+		cur := s.sha
+		s.mu.Unlock()
+		if h.Base != cur {
+			return nil, fmt.Errorf("%w: %w (it was made against %.12s; this agent runs %.12s): send the whole binary",
+				ErrBadPatch, delta.ErrWrongBase, h.Base, cur)
+		}
+		if base, err = os.ReadFile(s.cfg.Binary); err != nil {
+			return nil, fmt.Errorf("read the running binary: %w", err)
+		}
+	}
+	target, err := delta.ApplyKnown(base, h.Base, patch)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadPatch, err)
+	}
+	return target, nil
+}
+
+// copyVerified copies a raw patch's body from r to w and checks its size and hash.
+func copyVerified(w io.Writer, r io.Reader, h delta.Header) error {
+	sum := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, sum), io.LimitReader(r, int64(h.Size)+1))
+	switch {
+	case isNoSpace(err):
+		return err
+	case err != nil:
+		return fmt.Errorf("%w: reading it failed after %d bytes: %w", ErrBadPatch, n, err)
+	case uint64(n) != h.Size:
+		return fmt.Errorf("%w: corrupt or truncated patch: got %d bytes, header says %d", ErrBadPatch, n, h.Size)
+	case delta.Hash(sum.Sum(nil)) != h.Target:
+		return fmt.Errorf("%w: corrupt patch: result has SHA-256 %.12x, header says %.12s", ErrBadPatch, sum.Sum(nil), h.Target)
+	}
+	return nil
+}
+
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// install writes the new binary beside the binary with write and renames it over the binary. It
+// returns the name of a hard link that keeps the old binary's inode alive: freeing a large file
+// while the old process exits costs tens of milliseconds of the restart, so it is removed after
+// the new process runs.
+func (s *Supervisor) install(size int64, write func(io.Writer) error) (old string, err error) {
 	dir, name := filepath.Split(s.cfg.Binary)
 	tmp := filepath.Join(dir, "."+name+".hotpod-new")
 	mode := os.FileMode(0o755)
 	if fi, err := os.Stat(s.cfg.Binary); err == nil {
 		mode = fi.Mode().Perm() | 0o100
 	}
-	if err := writeFileSync(tmp, target, mode); err != nil {
+	if err := writeFileSync(tmp, mode, write); err != nil {
 		os.Remove(tmp)
-		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-			return "", fmt.Errorf("%w in %s (%d bytes needed): the old binary keeps running; free space or give the volume more", ErrNoSpace, dir, len(target))
+		switch {
+		case errors.Is(err, ErrBadPatch):
+			return "", err
+		case isNoSpace(err):
+			return "", fmt.Errorf("%w in %s (%d bytes needed): the old binary keeps running; free space or give the volume more", ErrNoSpace, dir, size)
 		}
 		return "", fmt.Errorf("write the new binary beside the old one in %s: %w", dir, err)
 	}
@@ -105,12 +169,12 @@ func (s *Supervisor) install(target []byte) (old string, err error) {
 	return old, nil
 }
 
-func writeFileSync(path string, b []byte, mode os.FileMode) error {
+func writeFileSync(path string, mode os.FileMode, write func(io.Writer) error) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(b); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -175,7 +239,7 @@ func Seed(from, path string) error {
 		return fmt.Errorf("seed the app binary: %w", err)
 	}
 	tmp := path + ".hotpod-seed"
-	if err := writeFileSync(tmp, b, 0o755); err != nil {
+	if err := writeFileSync(tmp, 0o755, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("seed the app binary into %s: %w (is the directory writable?)", filepath.Dir(path), err)
 	}

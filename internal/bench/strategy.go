@@ -153,11 +153,26 @@ func (c Config) measureHotpod(ctx context.Context, w *workload, strategy, ns str
 		if err != nil {
 			return nil, err
 		}
-		at, err := awaitStamp(ctx, "http://"+addr, stamp, answerTimeout)
+		// Poll gently until hotpod says the edit is live, then tightly: each poll is a
+		// port-forward stream through the API server, and 100 a second would slow the build
+		// being measured. An answer before hotpod's event is still caught.
+		type readyEvent struct {
+			e   devEvent
+			err error
+		}
+		ready := make(chan readyEvent, 1)
+		hot := make(chan struct{})
+		go func() {
+			e, err := next("ready")
+			close(hot)
+			ready <- readyEvent{e, err}
+		}()
+		at, err := awaitStamp(ctx, "http://"+addr, stamp, answerTimeout, hot)
+		r := <-ready
 		if err != nil {
 			return nil, err
 		}
-		e, err := next("ready")
+		e, err := r.e, r.err
 		if err != nil {
 			return nil, err
 		}
@@ -226,7 +241,9 @@ func (c Config) measureImage(ctx context.Context, w *workload, ns string) ([]sam
 			cancel()
 			return nil, err
 		}
-		at, err := awaitStamp(ctx, fmt.Sprintf("http://127.0.0.1:%d", port), stamp, answerTimeout)
+		hot := make(chan struct{}) // the pod is ready: poll tightly from the start
+		close(hot)
+		at, err := awaitStamp(ctx, fmt.Sprintf("http://127.0.0.1:%d", port), stamp, answerTimeout, hot)
 		cancel()
 		if err != nil {
 			return nil, err

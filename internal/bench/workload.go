@@ -39,11 +39,11 @@ func prepare(ctx context.Context, name, repoRoot, tmp string) (*workload, error)
 		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "example.com/hello")
 	case "seedapp":
 		dir := filepath.Join(tmp, "seedapp")
-		if err := copyFiles(filepath.Join(repoRoot, "examples/seedapp"), dir, "go.mod", "go.sum", "main.go", "gen/main.go"); err != nil {
+		if err := copyFiles(filepath.Join(repoRoot, "examples/seedapp"), dir, "go.mod", "go.sum", "main.go", "blob/blob.go", "gen/main.go"); err != nil {
 			return nil, err
 		}
 		gen := exec.CommandContext(ctx, "go", "run", "./gen")
-		if _, err := os.Stat(filepath.Join(dir, "blob.bin")); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, "blob", "blob.bin")); err == nil {
 			gen = exec.CommandContext(ctx, "true")
 		}
 		gen.Dir = dir

@@ -13,13 +13,28 @@ func Apply(base, patch []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	var sum Hash
+	if h.Kind.HasBase() {
+		sum = Sum(base)
+	}
+	return ApplyKnown(base, sum, patch)
+}
+
+// ApplyKnown is Apply for a caller that knows base's SHA-256 (the agent recorded it when it
+// verified the binary it installed): hashing a large base again would cost tens of milliseconds.
+// The target is verified all the same.
+func ApplyKnown(base []byte, baseSum Hash, patch []byte) ([]byte, error) {
+	h, err := ParseHeader(patch)
+	if err != nil {
+		return nil, err
+	}
+	if h.Kind.HasBase() && baseSum != h.Base {
+		return nil, fmt.Errorf("%w (want %.12s, have %.12s)", ErrWrongBase, h.Base, baseSum)
+	}
 	switch h.Kind {
 	case Raw:
 		return verify(h, patch[HeaderLen:])
 	case Segmented:
-		if Sum(base) != h.Base {
-			return nil, fmt.Errorf("%w (want %.12s, have %.12s)", ErrWrongBase, h.Base, Sum(base))
-		}
 		out, err := applySegmented(base, patch[HeaderLen:], h.Size)
 		if err != nil {
 			return nil, err
@@ -33,9 +48,6 @@ func Apply(base, patch []byte) ([]byte, error) {
 		zstd.WithDecoderMaxMemory(h.Size + 1),
 	}
 	if h.Kind == Delta {
-		if Sum(base) != h.Base {
-			return nil, fmt.Errorf("%w (want %.12s, have %.12s)", ErrWrongBase, h.Base, Sum(base))
-		}
 		opts = append(opts, zstd.WithDecoderDictRaw(dictID, base))
 	}
 	dec, err := zstd.NewReader(nil, opts...)

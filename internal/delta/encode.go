@@ -7,18 +7,33 @@ import (
 )
 
 // EncodeRaw makes a patch that carries target as it is.
-func EncodeRaw(target []byte) []byte {
-	h := Header{Kind: Raw, Target: Sum(target), Size: uint64(len(target))}
+func EncodeRaw(target []byte) []byte { return EncodeRawSum(target, Sum(target)) }
+
+// EncodeRawSum is EncodeRaw for a target whose SHA-256 the caller has already computed: hashing a
+// 70 MB binary twice costs 50 ms of the edit.
+func EncodeRawSum(target []byte, sum Hash) []byte {
+	h := Header{Kind: Raw, Target: sum, Size: uint64(len(target))}
 	return append(h.Append(make([]byte, 0, HeaderLen+len(target))), target...)
 }
 
 // Encode makes a patch that turns base into target. With a nil base it makes a Full patch; with a
 // base over 8 MB, a Segmented one.
 func Encode(base, target []byte, level zstd.EncoderLevel) ([]byte, error) {
-	if len(base) > segmentedAbove {
-		return EncodeSegmented(base, target, level, segmentSize, segmentMargin)
+	var baseSum Hash
+	if base != nil {
+		baseSum = Sum(base)
 	}
-	h := Header{Kind: Full, Target: Sum(target), Size: uint64(len(target))}
+	return EncodeKnown(base, baseSum, target, Sum(target), level)
+}
+
+// EncodeKnown is Encode for a caller that already has both SHA-256s (the shipper keeps every
+// build by its hash): on a 70 MB binary each costs 50 ms.
+func EncodeKnown(base []byte, baseSum Hash, target []byte, targetSum Hash, level zstd.EncoderLevel) ([]byte, error) {
+	h := Header{Kind: Full, Target: targetSum, Size: uint64(len(target))}
+	if len(base) > SegmentedAbove {
+		h.Kind, h.Base = Segmented, baseSum
+		return encodeSegmentedPatch(h, base, target, level, segmentSize, segmentMargin)
+	}
 	opts := []zstd.EOption{
 		zstd.WithEncoderLevel(level),
 		zstd.WithEncoderConcurrency(1),
@@ -26,7 +41,7 @@ func Encode(base, target []byte, level zstd.EncoderLevel) ([]byte, error) {
 		zstd.WithWindowSize(int(windowFor(h.Size, len(base)))),
 	}
 	if base != nil {
-		h.Kind, h.Base = Delta, Sum(base)
+		h.Kind, h.Base = Delta, baseSum
 		opts = append(opts, zstd.WithEncoderDictRaw(dictID, base))
 	}
 	enc, err := zstd.NewWriter(nil, opts...)
@@ -41,6 +56,10 @@ func Encode(base, target []byte, level zstd.EncoderLevel) ([]byte, error) {
 // the base around the same relative position, margin bytes either side.
 func EncodeSegmented(base, target []byte, level zstd.EncoderLevel, size, margin int) ([]byte, error) {
 	h := Header{Kind: Segmented, Base: Sum(base), Target: Sum(target), Size: uint64(len(target))}
+	return encodeSegmentedPatch(h, base, target, level, size, margin)
+}
+
+func encodeSegmentedPatch(h Header, base, target []byte, level zstd.EncoderLevel, size, margin int) ([]byte, error) {
 	payload, err := encodeSegmented(base, target, level, size, margin)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,15 +16,18 @@ import (
 // fixed-size hash tables, so against a 70 MB base almost nothing is found (measured: 37 MB for a
 // one-line edit of a 71 MB binary); a Go binary's sections move by kilobytes to a few hundred
 // kilobytes between builds, so a few megabytes around the same spot hold nearly every match, and
-// the segments encode in parallel.
+// the segments encode in parallel. A segment found unchanged in that region (a large embedded
+// asset, most of the data) is sent as a copy of the base: no frame, and no zstd on either side.
 const (
 	segmentSize    = 4 << 20
 	segmentMargin  = 2 << 20
-	segmentedAbove = 8 << 20 // bases larger than this are encoded in segments
+	SegmentedAbove = 8 << 20 // bases larger than this are encoded in segments
 )
 
 // encodeSegmented writes the payload of a Segmented patch: the number of segments, then for each
 // its target length, dictionary offset and length in the base, and frame length, then the frame.
+// A frame length of 0 says the segment is the dictionary itself (dictionary length = target
+// length), copied verbatim.
 func encodeSegmented(base, target []byte, level zstd.EncoderLevel, size, margin int) ([]byte, error) {
 	type seg struct {
 		tlen, doff, dlen int
@@ -51,6 +55,10 @@ func encodeSegmented(base, target []byte, level zstd.EncoderLevel, size, margin 
 				end := min(len(base), at+len(t)+margin)
 				s.dlen = max(0, end-s.doff)
 				s.tlen = len(t)
+				if o, ok := findVerbatim(base[s.doff:s.doff+s.dlen], t); ok {
+					s.doff, s.dlen = s.doff+o, len(t)
+					continue
+				}
 				s.frame, s.err = compress(base[s.doff:s.doff+s.dlen], t, level)
 			}
 		}()
@@ -71,6 +79,28 @@ func encodeSegmented(base, target []byte, level zstd.EncoderLevel, size, margin 
 		out = append(out, s.frame...)
 	}
 	return out, nil
+}
+
+// findVerbatim returns where t occurs whole in region, if it does: a short probe from its start
+// is searched (bytes.Index is vectorised for needles this short), and each hit checked in full.
+func findVerbatim(region, t []byte) (int, bool) {
+	const probe, maxHits = 32, 64
+	if len(t) < probe {
+		return 0, false
+	}
+	at := 0
+	for range maxHits {
+		i := bytes.Index(region[at:], t[:probe])
+		if i < 0 {
+			return 0, false
+		}
+		at += i
+		if len(region)-at >= len(t) && bytes.Equal(region[at:at+len(t)], t) {
+			return at, true
+		}
+		at++
+	}
+	return 0, false
 }
 
 func compress(dict, target []byte, level zstd.EncoderLevel) ([]byte, error) {
@@ -110,6 +140,13 @@ func applySegmented(base, payload []byte, size uint64) ([]byte, error) {
 		if doff > uint64(len(base)) || dlen > uint64(len(base))-doff || flen > uint64(len(payload)) ||
 			tlen > size-uint64(len(out)) {
 			return nil, errSegments
+		}
+		if flen == 0 {
+			if dlen != tlen || tlen == 0 {
+				return nil, errSegments
+			}
+			out = append(out, base[doff:doff+dlen]...)
+			continue
 		}
 		opts := []zstd.DOption{zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(windowFor(tlen, int(dlen))),
 			zstd.WithDecoderMaxMemory(size + 1)} // counts what out already holds

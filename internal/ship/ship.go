@@ -129,12 +129,24 @@ const keepBinaries = 4
 func New(m Method) *Shipper {
 	return &Shipper{Method: m, binaries: map[delta.Hash][]byte{}, patches: map[patchKey]*patchEntry{},
 		costs: map[delta.Kind]*cost{
-			// Starting points measured on this project's machine (docs/delta.md): a segmented
-			// delta of the 71 MB seedapp encodes at ~100 MB/s on 2 cores and keeps well under 1%
-			// for a small edit; 10% allows for bigger edits.
-			delta.Delta: {speed: 100e6, ratio: 0.1},
+			// Starting points measured on this project's machine (docs/delta.md): a delta of the
+			// 6 MB hello encodes at ~80 MB/s and keeps under 1% for a small edit; 10% allows for
+			// bigger edits.
+			delta.Delta: {speed: 80e6, ratio: 0.1},
 			delta.Full:  {speed: 100e6, ratio: 0.45},
+			// A large base is encoded in segments, and the segments found unchanged (an
+			// embedded asset, most data) are copied without zstd: a one-line edit of the 71 MB
+			// seedapp encodes at ~900 MB/s to 3 KB; 300 MB/s allows for edits that move code.
+			delta.Segmented: {speed: 300e6, ratio: 0.01},
 		}}
+}
+
+// costKey is the entry of costs that predicts a patch of kind k against a base of baseSize bytes.
+func costKey(k delta.Kind, baseSize int) delta.Kind {
+	if k == delta.Delta && baseSize > delta.SegmentedAbove {
+		return delta.Segmented
+	}
+	return k
 }
 
 // Remember records a binary as a possible base and returns its hash.
@@ -185,7 +197,7 @@ func (s *Shipper) Choose(base, target delta.Hash, link *Link) delta.Kind {
 		kinds = append(kinds, delta.Delta)
 	}
 	for _, k := range kinds {
-		c := s.costs[k]
+		c := s.costs[costKey(k, len(s.binaries[base]))]
 		if t := size/c.speed + c.ratio*size/tp; t < bestT {
 			best, bestT = k, t
 		}
@@ -216,18 +228,18 @@ func (s *Shipper) Patch(k delta.Kind, base, target delta.Hash) ([]byte, error) {
 		t := time.Now()
 		switch k {
 		case delta.Raw:
-			e.patch = delta.EncodeRaw(tb)
+			e.patch = delta.EncodeRawSum(tb, target)
 			return
 		case delta.Full:
-			e.patch, e.err = delta.Encode(nil, tb, zstd.SpeedFastest)
+			e.patch, e.err = delta.EncodeKnown(nil, delta.Hash{}, tb, target, zstd.SpeedFastest)
 		case delta.Delta:
 			// The faster zstd levels of this library do not reach far into a large raw
 			// dictionary; "better" does (docs/delta.md).
-			e.patch, e.err = delta.Encode(bb, tb, zstd.SpeedBetterCompression)
+			e.patch, e.err = delta.EncodeKnown(bb, base, tb, target, zstd.SpeedBetterCompression)
 		}
 		if e.err == nil {
 			s.mu.Lock()
-			s.costs[k].observe(len(tb), len(e.patch), time.Since(t))
+			s.costs[costKey(k, len(bb))].observe(len(tb), len(e.patch), time.Since(t))
 			s.mu.Unlock()
 		}
 	})

@@ -58,6 +58,26 @@ func TestRoundTripDecidesBeforeAnyTransfer(t *testing.T) {
 	}
 }
 
+// A large binary's delta is mostly copies of unchanged segments: cheaper than sending it whole
+// even over a local cluster's port-forward, until measurements say otherwise.
+func TestLargeBinaryGoesAsDeltaOnALocalLink(t *testing.T) {
+	old := bytes.Repeat([]byte("0123456789abcdef some binary content "), 600000) // ~22 MB
+	cur := bytes.Clone(old)
+	copy(cur[1000:], "an edit")
+	s := ship.New(ship.Auto)
+	oh, ch := s.Remember(old), s.Remember(cur)
+	near := &ship.Link{}
+	near.ObserveRTT(300 * time.Microsecond)
+	if k := s.Choose(oh, ch, near); k != delta.Delta {
+		t.Errorf("22 MB binary, local link: %v, want delta", k)
+	}
+	loopback := &ship.Link{}
+	loopback.Observe(100<<20, 20*time.Millisecond) // 5 GB/s
+	if k := s.Choose(oh, ch, loopback); k != delta.Raw {
+		t.Errorf("22 MB binary, 5 GB/s link: %v, want raw", k)
+	}
+}
+
 func TestForcedMethods(t *testing.T) {
 	old, cur := binaries()
 	for m, want := range map[ship.Method][2]delta.Kind{

@@ -1,4 +1,4 @@
-// gen writes blob.bin: ~50 MB standing in for the kubectl binary the original measurement
+// gen writes blob/blob.bin: ~50 MB standing in for the kubectl binary the original measurement
 // embedded. Deterministic (the same bytes every run, so only the edit changes between builds),
 // and about as compressible as a Go binary.
 package main
@@ -13,7 +13,7 @@ import (
 const size = 50 << 20
 
 func main() {
-	f, err := os.Create("blob.bin")
+	f, err := os.Create("blob/blob.bin")
 	if err != nil {
 		log.Fatal(err)
 	}
