@@ -29,6 +29,8 @@ const (
 	Full   = "full"   // hotpod dev --ship full: the whole binary, compressed, every time
 	Image  = "image"  // rebuild the image, push, roll the Deployment (skaffold + ko's default loop)
 	Local  = "local"  // the floor: hotpod dev --local, the same build and a restart, no cluster
+	// InCluster syncs the changed sources into the container and compiles them there.
+	InCluster = "incluster"
 )
 
 // Config says what to measure.
@@ -195,6 +197,8 @@ func (c Config) measure(ctx context.Context, w *workload, strategy string) ([]sa
 		return c.measureHotpod(ctx, w, strategy, ns)
 	case Image:
 		return c.measureImage(ctx, w, ns)
+	case InCluster:
+		return c.measureInCluster(ctx, w, ns)
 	}
 	return nil, fmt.Errorf("unknown strategy %q", strategy)
 }

@@ -235,30 +235,30 @@ func (c Config) measureImage(ctx context.Context, w *workload, ns string) ([]sam
 		if err != nil {
 			return nil, err
 		}
-		fctx, cancel := context.WithCancel(ctx)
-		port, _, err := c.Kube.PortForward(fctx, ns, pod, 8080)
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		hot := make(chan struct{}) // the pod is ready: poll tightly from the start
-		close(hot)
-		at, err := awaitStamp(ctx, fmt.Sprintf("http://127.0.0.1:%d", port), stamp, answerTimeout, hot)
-		cancel()
+		at, err := c.answerThrough(ctx, ns, pod, stamp)
 		if err != nil {
 			return nil, err
 		}
-		s := sample{ms: agentapi.Ms(at.Sub(time.Unix(0, stamp))), bytes: res.AppLayerBytes}
-		if logs, err := c.Kube.Clientset.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx); err == nil {
-			if m := afterEdit.FindAllStringSubmatch(string(logs), -1); len(m) > 0 {
-				s.appMS, _ = strconv.ParseFloat(m[len(m)-1][1], 64)
-			}
-		}
+		s := sample{ms: agentapi.Ms(at.Sub(time.Unix(0, stamp))), bytes: res.AppLayerBytes, appMS: c.appSays(ctx, ns, pod)}
 		if i > 0 {
 			out = append(out, s)
 		}
 	}
 	return out, nil
+}
+
+// appSays is the app's own edit→listening from the last such line of pod's log (0 if none).
+func (c Config) appSays(ctx context.Context, ns, pod string) float64 {
+	logs, err := c.Kube.Clientset.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		return 0
+	}
+	m := afterEdit.FindAllStringSubmatch(string(logs), -1)
+	if len(m) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(m[len(m)-1][1], 64)
+	return v
 }
 
 // readyPod waits for a Ready pod running image and returns its name.

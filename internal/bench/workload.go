@@ -120,7 +120,11 @@ func copyFiles(from, to string, names ...string) error {
 }
 
 // manifest is the Deployment every strategy runs: one replica, the workload's image.
-func (w *workload) manifest(image string) string {
+func (w *workload) manifest(image string) string { return w.manifestWith(image, "", "") }
+
+// manifestWith is manifest with extra YAML lines for the container and for the pod spec, each
+// line indented for its place.
+func (w *workload) manifestWith(image, container, pod string) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata: {name: bench-%[1]s}
@@ -137,5 +141,5 @@ spec:
         env: [{name: PORT, value: "8080"}]
         ports: [{containerPort: 8080}]
         readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
-`, w.name, image)
+%[3]s%[4]s`, w.name, image, container, pod)
 }

@@ -19,7 +19,7 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		"that has a `time.Unix(0, N)` line and serves it on GET /called. Each edit rewrites that line;\n"+
 		"edit→ready is the time until the new code answers through a port-forward. Run it in a hotpod\n"+
 		"checkout for the built-in workloads.")
-	strategies := fs.String("strategy", "local,hotpod,full,image", "strategies: local (the floor: hotpod dev --local, no cluster), hotpod (the default loop), full (hotpod shipping the whole compressed binary), image (rebuild, push, roll the Deployment)")
+	strategies := fs.String("strategy", "local,hotpod,full,image", "strategies: local (the floor: hotpod dev --local, no cluster), hotpod (the default loop), full (hotpod shipping the whole compressed binary), image (rebuild, push, roll the Deployment), incluster (sync the changed file into a container holding the sources and this machine's Go toolchain, compile there with 1 CPU, restart)")
 	links := fs.String("link", "direct", "links, comma-separated: direct, or RATE:DELAY such as 20mbit:30ms (the CLI side runs in a network namespace behind a tc-shaped veth; needs root and the project's local cluster)")
 	n := fs.Int("n", 5, "edits measured per combination, after one warm-up")
 	quick := fs.Bool("quick", false, "CI mode: hello, hotpod and image, 1 edit; fails unless every strategy completes with sane numbers")
@@ -44,8 +44,8 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		c.Workloads = []string{"hello", "seedapp"}
 	}
 	for _, s := range c.Strategies {
-		if s != bench.Hotpod && s != bench.Full && s != bench.Image && s != bench.Local {
-			return fmt.Errorf("--strategy %q: want local, hotpod, full or image", s)
+		if s != bench.Hotpod && s != bench.Full && s != bench.Image && s != bench.Local && s != bench.InCluster {
+			return fmt.Errorf("--strategy %q: want local, hotpod, full, image or incluster", s)
 		}
 	}
 	for _, l := range splitList(*links) {
