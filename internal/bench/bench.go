@@ -33,6 +33,11 @@ const (
 	InCluster = "incluster"
 )
 
+// Strategies returns every strategy, in the order they are reported.
+func Strategies() []string {
+	return []string{Local, Hotpod, Full, Image, InCluster, DockerVendor, DockerVendorW, DockerGocache}
+}
+
 // Config says what to measure.
 type Config struct {
 	Workloads  []string
@@ -195,8 +200,8 @@ func (c Config) measure(ctx context.Context, w *workload, strategy string) ([]sa
 	switch strategy {
 	case Hotpod, Full, Local:
 		return c.measureHotpod(ctx, w, strategy, ns)
-	case Image:
-		return c.measureImage(ctx, w, ns)
+	case Image, DockerVendor, DockerVendorW, DockerGocache:
+		return c.measureImage(ctx, w, ns, strategy)
 	case InCluster:
 		return c.measureInCluster(ctx, w, ns)
 	}

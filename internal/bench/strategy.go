@@ -189,8 +189,9 @@ func (c Config) measureHotpod(ctx context.Context, w *workload, strategy, ns str
 }
 
 // measureImage is the loop without hotpod: rebuild the image, push it, roll the Deployment, and
-// wait for a pod of the new image to answer.
-func (c Config) measureImage(ctx context.Context, w *workload, ns string) ([]sample, error) {
+// wait for a pod of the new image to answer. For the Dockerfile variants each build runs in a
+// fresh context (docker.go).
+func (c Config) measureImage(ctx context.Context, w *workload, ns, strategy string) ([]sample, error) {
 	platforms, err := c.Kube.Platforms(ctx)
 	if err != nil {
 		return nil, err
@@ -206,7 +207,23 @@ func (c Config) measureImage(ctx context.Context, w *workload, ns string) ([]sam
 	defer os.RemoveAll(work)
 	b := &appimage.Builder{Dir: w.dir, Base: c.Base, Repo: c.Repo, Agents: &agentbin.Cache{Dir: cacheDir},
 		Options: build.Options{LDFlags: "-s -w"}, Platform: platforms[0], WorkDir: work}
+	var contexts *dockerContexts
+	if isDocker(strategy) {
+		if contexts, err = newDockerContexts(ctx, strategy, w.dir, work); err != nil {
+			return nil, err
+		}
+	}
+	first := true
 	deploy := func() (appimage.Result, error) {
+		if contexts != nil {
+			dir, env, ldflags, err := contexts.next(first)
+			if err != nil {
+				return appimage.Result{}, err
+			}
+			defer os.RemoveAll(dir)
+			b.Dir, b.Options.Env, b.Options.LDFlags = dir, env, ldflags
+		}
+		first = false
 		res, err := b.Build(ctx, w.importPath)
 		if err != nil {
 			return res, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/hotpod/hotpod/internal/bench"
@@ -19,7 +20,7 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		"that has a `time.Unix(0, N)` line and serves it on GET /called. Each edit rewrites that line;\n"+
 		"edit→ready is the time until the new code answers through a port-forward. Run it in a hotpod\n"+
 		"checkout for the built-in workloads.")
-	strategies := fs.String("strategy", "local,hotpod,full,image", "strategies: local (the floor: hotpod dev --local, no cluster), hotpod (the default loop), full (hotpod shipping the whole compressed binary), image (rebuild, push, roll the Deployment), incluster (sync the changed file into a container holding the sources and this machine's Go toolchain, compile there with 1 CPU, restart)")
+	strategies := fs.String("strategy", "local,hotpod,full,image", "strategies: local (the floor: hotpod dev --local, no cluster), hotpod (the default loop), full (hotpod shipping the whole compressed binary), image (rebuild, push, roll the Deployment), incluster (sync the changed file into a container holding the sources and this machine's Go toolchain, compile there with 1 CPU, restart); the article's Dockerfile variants, each build in a fresh context with an empty build cache, then push and roll: docker-vendor (B: vendored modules), docker-vendor-w (C: B + -ldflags=-w), docker-gocache (D: B + a warm GOCACHE copied into the context)")
 	links := fs.String("link", "direct", "links, comma-separated: direct, or RATE:DELAY such as 20mbit:30ms (the CLI side runs in a network namespace behind a tc-shaped veth; needs root and the project's local cluster)")
 	n := fs.Int("n", 5, "edits measured per combination, after one warm-up")
 	quick := fs.Bool("quick", false, "CI mode: hello, hotpod and image, 1 edit; fails unless every strategy completes with sane numbers")
@@ -44,8 +45,8 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		c.Workloads = []string{"hello", "seedapp"}
 	}
 	for _, s := range c.Strategies {
-		if s != bench.Hotpod && s != bench.Full && s != bench.Image && s != bench.Local && s != bench.InCluster {
-			return fmt.Errorf("--strategy %q: want local, hotpod, full, image or incluster", s)
+		if !slices.Contains(bench.Strategies(), s) {
+			return fmt.Errorf("--strategy %q: want one of %s", s, strings.Join(bench.Strategies(), ", "))
 		}
 	}
 	for _, l := range splitList(*links) {

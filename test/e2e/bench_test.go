@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotpod/hotpod/internal/bench"
 	"github.com/hotpod/hotpod/internal/e2e"
+	"github.com/hotpod/hotpod/internal/gopkg"
+	"github.com/hotpod/hotpod/internal/testutil"
 )
 
 // BenchmarkDevLoop measures edit→ready on examples/hello: in the cluster (2 replicas, scratch
@@ -147,5 +150,35 @@ func must(b *testing.B, err error) {
 	b.Helper()
 	if err != nil {
 		b.Fatal(err)
+	}
+}
+
+// The bench's other strategies (not in --quick) complete with sane numbers on hello: incluster
+// (the module and this machine's toolchain in a container, compiled there) and the Dockerfile
+// variants (fresh context, empty or copied build cache, push, roll). Speed is not asserted.
+func TestBenchOtherStrategies(t *testing.T) {
+	env := e2e.Setup(t)
+	root, err := gopkg.ModuleRoot(t.Context(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress testutil.SyncBuffer
+	strategies := []string{bench.InCluster, bench.DockerVendor, bench.DockerVendorW, bench.DockerGocache}
+	rs, err := bench.Run(t.Context(), bench.Config{Workloads: []string{"hello"}, Strategies: strategies,
+		Links: []bench.Link{{}}, Iterations: 1, Repo: env.Registry + "/e2e-bench", Base: "scratch",
+		RepoRoot: root, Kube: env.Kube, Progress: &progress})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if err := bench.Sane(rs, 1); err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	for i, s := range strategies {
+		if rs[i].Strategy != s {
+			t.Fatalf("record %d is %s, want %s", i, rs[i].Strategy, s)
+		}
+	}
+	if rs[0].BytesSent > 64<<10 {
+		t.Errorf("incluster sent %d bytes per edit: it should send the edited source file only", rs[0].BytesSent)
 	}
 }
