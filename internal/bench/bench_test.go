@@ -64,6 +64,8 @@ func TestOutputsGolden(t *testing.T) {
 	rs := []Record{
 		{Workload: "hello", Strategy: Hotpod, Link: "direct", Iterations: 5, MedianMS: 512, MinMS: 480, MaxMS: 600, BytesSent: 5808367, HotpodMS: 500, AppMS: 490},
 		{Workload: "hello", Strategy: Image, Link: "direct", Iterations: 5, MedianMS: 1450, MinMS: 1300, MaxMS: 2100, BytesSent: 2650000, AppMS: 1400},
+		{Workload: "hello", Strategy: InCluster, Link: "direct", Iterations: 5, MedianMS: 450, MinMS: 440, MaxMS: 500, BytesSent: 3584, AppMS: 430},
+		{Workload: "hello", Strategy: UPX, Link: "direct", Skipped: "no upx binary on PATH"},
 		{Workload: "seedapp", Strategy: Hotpod, Link: "20mbit:30ms", Iterations: 5, MedianMS: 2400, MinMS: 2100, MaxMS: 2900, BytesSent: 900000},
 	}
 	for name, write := range map[string]func(*bytes.Buffer){

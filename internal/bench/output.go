@@ -21,6 +21,10 @@ func WriteMarkdown(w io.Writer, rs []Record) {
 	fmt.Fprintln(w, "| workload | link | strategy | edit→ready median | min–max | bytes per edit | hotpod says | app says |")
 	fmt.Fprintln(w, "| -------- | ---- | -------- | ----------------: | ------: | -------------: | ----------: | -------: |")
 	for _, r := range rs {
+		if r.Skipped != "" {
+			fmt.Fprintf(w, "| %s | %s | %s | skipped: %s | | | | |\n", r.Workload, r.Link, r.Strategy, r.Skipped)
+			continue
+		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s–%s | %s | %s | %s |\n", r.Workload, r.Link, r.Strategy,
 			secs(r.MedianMS), secs(r.MinMS), secs(r.MaxMS), bytesHuman(r.BytesSent), optSecs(r.HotpodMS), optSecs(r.AppMS))
 	}
@@ -47,7 +51,13 @@ func bytesHuman(n int64) string {
 
 // WriteSVG draws one horizontal bar per record (median edit→ready, whiskers min–max), grouped by
 // workload and link, on a log scale so a 0.4 s and a 20 s bar both read.
-func WriteSVG(w io.Writer, rs []Record) {
+func WriteSVG(w io.Writer, all []Record) {
+	var rs []Record
+	for _, r := range all {
+		if r.Skipped == "" {
+			rs = append(rs, r)
+		}
+	}
 	const (
 		left, right, row, top = 260, 40, 26, 40
 		width                 = 900
@@ -66,7 +76,8 @@ func WriteSVG(w io.Writer, rs []Record) {
 		return left + (width-left-right)*(math.Log10(ms)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))
 	}
 	height := top + row*len(rs) + 40
-	colours := map[string]string{Hotpod: "#2a9d8f", Full: "#8ab17d", Image: "#e76f51", Local: "#999999"}
+	colours := map[string]string{Hotpod: "#2a9d8f", Full: "#8ab17d", UPX: "#b5c99a", Image: "#e76f51", Local: "#999999",
+		InCluster: "#e9c46a", DockerVendor: "#9d4edd", DockerVendorW: "#b388eb", DockerGocache: "#c77dff"}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="14">edit → new code answering (median, min–max; log scale)</text>`+"\n", left)

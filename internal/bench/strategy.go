@@ -51,12 +51,15 @@ func (c Config) measureHotpod(ctx context.Context, w *workload, strategy, ns str
 	if err := os.WriteFile(mf, []byte(w.manifest(manifest.KoPrefix+w.importPath)), 0o644); err != nil {
 		return nil, err
 	}
-	ship := "auto"
-	if strategy == Full {
-		ship = "full"
+	ship := map[string]string{Full: "full", UPX: "raw"}[strategy]
+	if ship == "" {
+		ship = "auto"
 	}
 	args := []string{"dev", "-f", mf, "-n", ns, "--output", "json", "--ship", ship,
 		"--port-forward", "0:8080", "--default-repo", c.Repo, "--base-image", c.Base}
+	if strategy == UPX {
+		args = append(args, "--post-build", "upx -q -1")
+	}
 	local := 0
 	if strategy == Local {
 		// The floor: the same go build and a process restart on this machine, no cluster.

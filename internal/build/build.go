@@ -21,6 +21,9 @@ type Options struct {
 	Tags         string
 	// Env is extra environment (GOFLAGS, GOPRIVATE...) on top of the process's own.
 	Env []string
+	// PostBuild is a command run on each built binary (its path appended as the last argument)
+	// before it is used: a packer such as upx, a signer. Its time counts as build time.
+	PostBuild []string
 }
 
 // Result is one successful build.
@@ -81,6 +84,17 @@ func (b *Builder) Build(ctx context.Context, out string) (Result, error) {
 			return Result{}, fmt.Errorf("run go build: %w (is the Go toolchain on PATH?)", err)
 		}
 		return Result{}, &Error{Output: strings.TrimRight(output.String(), "\n"), Err: err}
+	}
+	if len(b.Options.PostBuild) > 0 {
+		post := exec.CommandContext(ctx, b.Options.PostBuild[0], append(b.Options.PostBuild[1:], out)...)
+		post.Dir = b.Dir
+		if msg, err := post.CombinedOutput(); err != nil {
+			if ctx.Err() != nil {
+				return Result{}, ctx.Err()
+			}
+			return Result{}, &Error{Output: fmt.Sprintf("--post-build %s: %v\n%s", strings.Join(b.Options.PostBuild, " "), err, strings.TrimSpace(string(msg))), Err: err}
+		}
+		d = time.Since(t)
 	}
 	return Result{Path: out, Duration: d}, nil
 }

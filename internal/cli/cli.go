@@ -143,6 +143,10 @@ func buildFlags(fs *flag.FlagSet) *build.Options {
 	fs.StringVar(&o.LDFlags, "ldflags", "-s -w", "go build -ldflags; the default drops symbols and DWARF, the linker's biggest cost")
 	fs.StringVar(&o.GCFlags, "gcflags", "", "go build -gcflags")
 	fs.StringVar(&o.Tags, "tags", "", "go build -tags")
+	fs.Func("post-build", "a command run on each built binary, its path appended, before it ships (e.g. \"upx -q -1\"); its time counts as build time", func(s string) error {
+		o.PostBuild = strings.Fields(s)
+		return nil
+	})
 	return o
 }
 
