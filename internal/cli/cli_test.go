@@ -36,7 +36,7 @@ func TestUsageAndBadInput(t *testing.T) {
 		{[]string{"dev", "-f", "k8s", "./pkg"}, 1, "drop the PACKAGE"},
 		{[]string{"build", "--platform", "linux", "--default-repo", "r"}, 1, "want os/arch"},
 		{[]string{"build"}, 1, "no registry"},
-		{[]string{"bench", "--strategy", "rsync", "--default-repo", "r"}, 1, "want one of local, hotpod, full, image, incluster"},
+		{[]string{"bench", "--strategy", "rsync", "--default-repo", "r"}, 1, "want one of local, hotpod, full, upx, image, incluster"},
 		{[]string{"bench", "--link", "fast", "--default-repo", "r"}, 1, "RATE:DELAY"},
 		{[]string{"version"}, 0, "hotpod"},
 	}
