@@ -60,18 +60,24 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	defer os.RemoveAll(work)
 	b := &appimage.Builder{Dir: env.Dir, Base: *base, Repo: *repo, Agents: &agentbin.Cache{Dir: cacheDir},
 		Options: *opts, Platform: platforms[0], WorkDir: work}
-	var ref string
-	if len(platforms) == 1 {
-		res, err := b.Build(ctx, pkg)
-		if err != nil {
-			return firstBuildFailed(err)
-		}
-		ref = res.Built.Ref
-	} else if ref, err = b.BuildIndex(ctx, pkg, platforms); err != nil {
+	ref, err := buildFor(ctx, b, pkg, platforms)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, ref)
 	return nil
+}
+
+// buildFor builds and pushes pkg's image for platforms: one image, or an index of several.
+func buildFor(ctx context.Context, b *appimage.Builder, pkg string, platforms []v1.Platform) (string, error) {
+	if len(platforms) > 1 {
+		return b.BuildIndex(ctx, pkg, platforms)
+	}
+	res, err := b.Build(ctx, pkg)
+	if err != nil {
+		return "", firstBuildFailed(err)
+	}
+	return res.Built.Ref, nil
 }
 
 // parsePlatforms reads "linux/amd64,linux/arm64".

@@ -36,6 +36,23 @@ func defaultRepo() string {
 	return os.Getenv("KO_DOCKER_REPO")
 }
 
+// readManifests reads the -f files and -k kustomizations, and the ko:// import paths they name.
+func readManifests(files, kustomizations []string) ([]*manifest.Object, []string, error) {
+	objs, err := manifest.ReadPaths(files)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, dir := range kustomizations {
+		kobjs, err := manifest.Kustomize(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		objs = append(objs, kobjs...)
+	}
+	refs, err := manifest.KoRefs(objs)
+	return objs, refs, err
+}
+
 func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) error {
 	started := time.Now()
 	rep := report.New(env.Stdout, f.output == "json")
@@ -43,18 +60,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	if rep.JSON() {
 		logs = env.Stderr
 	}
-	objs, err := manifest.ReadPaths(f.files)
-	if err != nil {
-		return err
-	}
-	for _, dir := range f.kustomize {
-		kobjs, err := manifest.Kustomize(dir)
-		if err != nil {
-			return err
-		}
-		objs = append(objs, kobjs...)
-	}
-	refs, err := manifest.KoRefs(objs)
+	objs, refs, err := readManifests(f.files, f.kustomize)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,73 @@
+package e2e_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotpod/hotpod/internal/e2e"
+	"github.com/hotpod/hotpod/internal/manifest"
+)
+
+// hotpod deploy applies the manifests once: the ko:// image built and replaced by its digest,
+// the container's own command (no agent), the rollout awaited, the objects left in place.
+func TestDeploy(t *testing.T) {
+	env := e2e.Setup(t)
+	ns := env.Namespace(t)
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../examples/hello/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"go.mod":         "module example.com/hello\n\ngo 1.24\n",
+		"main.go":        strings.Replace(string(src), `"hello from hotpod`, `"deployed by hotpod`, 1),
+		"k8s/hello.yaml": fmt.Sprintf(helloManifest, 2, true),
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.CommandContext(t.Context(), hotpodBin, "deploy", "-f", "k8s", "-n", ns,
+		"--default-repo", env.Registry+"/e2e", "--base-image", env.Registry+"/hotpod/base-nonroot:latest")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(os.TempDir(), "hotpod-e2e-cache"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("hotpod deploy: %v\n%s", err, out)
+	}
+	for _, want := range []string{"applied Deployment", "applied Service", "deployed 2 objects"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("hotpod deploy said nothing of %q:\n%s", want, out)
+		}
+	}
+	// Rolled out when hotpod returned, and nothing to clean up: the objects stay.
+	d := env.WaitRollout(t, ns, "hello", 5*time.Second)
+	c := d.Spec.Template.Spec.Containers[0]
+	if !strings.HasPrefix(c.Image, env.Registry+"/e2e/hello@sha256:") {
+		t.Errorf("image %s is not the pushed digest reference", c.Image)
+	}
+	if len(c.Command) > 0 && c.Command[0] == manifest.AgentPath {
+		t.Errorf("deploy put the container under the agent: %v", c.Command)
+	}
+	if c.LivenessProbe == nil {
+		t.Error("deploy dropped the liveness probe: only dev mode does")
+	}
+	pods := env.Pods(t, ns, "app=hello")
+	if len(pods) != 2 {
+		t.Fatalf("%d pods, want 2", len(pods))
+	}
+	for _, p := range pods {
+		if code, body := env.Get(t, ns, p.Name, 8080, "/"); code != 200 || !strings.Contains(body, "deployed by hotpod") {
+			t.Errorf("pod %s answered %d %q", p.Name, code, body)
+		}
+	}
+}
