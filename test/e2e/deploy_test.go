@@ -44,7 +44,7 @@ func TestDeploy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("hotpod deploy: %v\n%s", err, out)
 	}
-	for _, want := range []string{"applied Deployment", "applied Service", "deployed 2 objects"} {
+	for _, want := range []string{"applied deployment/hello", "applied service/hello", "deployed 2 objects"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("hotpod deploy said nothing of %q:\n%s", want, out)
 		}
