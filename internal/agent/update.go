@@ -56,11 +56,12 @@ func (s *Supervisor) UpdateFrom(p agentapi.UpdateParams, r io.Reader) (agentapi.
 			return agentapi.UpdateResult{}, fmt.Errorf("%w: reading it failed after %d bytes: %w", ErrBadPatch, len(patch), err)
 		}
 		t0 = time.Now()
-		target, err := s.decode(h, patch)
+		target, release, err := s.decode(h, patch)
 		if err != nil {
 			return agentapi.UpdateResult{}, err
 		}
-		write = func(w io.Writer) error { _, err := w.Write(target); return err }
+		defer release()
+		write = func(w io.Writer) error { return writeVerified(w, target) }
 	}
 	old, err := s.install(int64(h.Size), write)
 	if err != nil {
@@ -89,27 +90,64 @@ func (s *Supervisor) UpdateFrom(p agentapi.UpdateParams, r io.Reader) (agentapi.
 	return res, err
 }
 
-// decode applies patch, whose header is h, to the running binary.
-func (s *Supervisor) decode(h delta.Header, patch []byte) ([]byte, error) {
+// decode decodes patch, whose header is h, against the running binary. The result is not yet
+// verified (writeVerified does that while it writes); release unmaps the base once done with it.
+func (s *Supervisor) decode(h delta.Header, patch []byte) (delta.Decoded, func(), error) {
+	release := func() {}
 	var base []byte
-	var err error
 	if h.Kind.HasBase() {
 		s.mu.Lock()
 		cur := s.sha
 		s.mu.Unlock()
 		if h.Base != cur {
-			return nil, fmt.Errorf("%w: %w (it was made against %.12s; this agent runs %.12s): send the whole binary",
+			return delta.Decoded{}, release, fmt.Errorf("%w: %w (it was made against %.12s; this agent runs %.12s): send the whole binary",
 				ErrBadPatch, delta.ErrWrongBase, h.Base, cur)
 		}
-		if base, err = os.ReadFile(s.cfg.Binary); err != nil {
-			return nil, fmt.Errorf("read the running binary: %w", err)
+		var err error
+		if base, release, err = mapFile(s.cfg.Binary); err != nil {
+			return delta.Decoded{}, func() {}, fmt.Errorf("read the running binary: %w", err)
 		}
 	}
-	target, err := delta.ApplyKnown(base, h.Base, patch)
+	d, err := delta.Decode(base, h.Base, patch)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadPatch, err)
+		release()
+		return delta.Decoded{}, func() {}, fmt.Errorf("%w: %w", ErrBadPatch, err)
 	}
-	return target, nil
+	return d, release, nil
+}
+
+// mapFile maps path read-only: the base of a delta is only read, and copying a 70 MB binary into
+// memory first would cost tens of milliseconds.
+func mapFile(path string) ([]byte, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if fi.Size() == 0 {
+		return []byte{}, func() {}, nil
+	}
+	b, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_PRIVATE)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, func() { syscall.Munmap(b) }, nil //nolint:errcheck // nothing to do about it
+}
+
+// writeVerified writes a decoded binary while hashing it on another core; a result that does
+// not match its patch's header is an ErrBadPatch, and the caller removes what was written.
+func writeVerified(w io.Writer, d delta.Decoded) error {
+	verified := make(chan error, 1)
+	go func() { verified <- d.Verify() }()
+	_, err := w.Write(d.Bytes)
+	if verr := <-verified; verr != nil {
+		return fmt.Errorf("%w: %w", ErrBadPatch, verr)
+	}
+	return err
 }
 
 // copyVerified copies a raw patch's body from r to w and checks its size and hash.

@@ -24,23 +24,57 @@ func Apply(base, patch []byte) ([]byte, error) {
 // verified the binary it installed): hashing a large base again would cost tens of milliseconds.
 // The target is verified all the same.
 func ApplyKnown(base []byte, baseSum Hash, patch []byte) ([]byte, error) {
-	h, err := ParseHeader(patch)
+	d, err := Decode(base, baseSum, patch)
 	if err != nil {
 		return nil, err
 	}
-	if h.Kind.HasBase() && baseSum != h.Base {
-		return nil, fmt.Errorf("%w (want %.12s, have %.12s)", ErrWrongBase, h.Base, baseSum)
+	if err := d.Verify(); err != nil {
+		return nil, err
 	}
+	return d.Bytes, nil
+}
+
+// Decoded is a patch's result before its final check.
+type Decoded struct {
+	Bytes  []byte
+	header Header
+}
+
+// Verify checks the result against the size and SHA-256 its patch announced. Nothing may use
+// Bytes before it passed.
+func (d Decoded) Verify() error {
+	_, err := verify(d.header, d.Bytes)
+	return err
+}
+
+// Decode is ApplyKnown without the final check, for a caller that overlaps it with other work
+// (the agent hashes the result while it writes it to disk) and calls Verify before using it.
+func Decode(base []byte, baseSum Hash, patch []byte) (Decoded, error) {
+	h, err := ParseHeader(patch)
+	if err != nil {
+		return Decoded{}, err
+	}
+	if h.Kind.HasBase() && baseSum != h.Base {
+		return Decoded{}, fmt.Errorf("%w (want %.12s, have %.12s)", ErrWrongBase, h.Base, baseSum)
+	}
+	var out []byte
 	switch h.Kind {
 	case Raw:
-		return verify(h, patch[HeaderLen:])
+		out = patch[HeaderLen:]
 	case Segmented:
-		out, err := applySegmented(base, patch[HeaderLen:], h.Size)
-		if err != nil {
-			return nil, err
+		if out, err = applySegmented(base, patch[HeaderLen:], h.Size); err != nil {
+			return Decoded{}, err
 		}
-		return verify(h, out)
+	default:
+		if out, err = decodeFrame(h, base, patch[HeaderLen:]); err != nil {
+			return Decoded{}, err
+		}
 	}
+	return Decoded{Bytes: out, header: h}, nil
+}
+
+// decodeFrame decodes a Full or Delta patch's zstd frame.
+func decodeFrame(h Header, base, frame []byte) ([]byte, error) {
 	opts := []zstd.DOption{
 		zstd.WithDecoderConcurrency(1),
 		// The window may span the whole base: bound memory by what the header announced.
@@ -55,11 +89,11 @@ func ApplyKnown(base []byte, baseSum Hash, patch []byte) ([]byte, error) {
 		return nil, fmt.Errorf("zstd decoder: %w", err)
 	}
 	defer dec.Close()
-	out, err := dec.DecodeAll(patch[HeaderLen:], make([]byte, 0, h.Size))
+	out, err := dec.DecodeAll(frame, make([]byte, 0, h.Size))
 	if err != nil {
 		return nil, fmt.Errorf("corrupt patch: %w", err)
 	}
-	return verify(h, out)
+	return out, nil
 }
 
 func verify(h Header, out []byte) ([]byte, error) {

@@ -24,15 +24,14 @@ const (
 	SegmentedAbove = 8 << 20 // bases larger than this are encoded in segments
 )
 
-// encodeSegmented writes the payload of a Segmented patch: the number of segments, then for each
-// its target length, dictionary offset and length in the base, and frame length, then the frame.
-// A frame length of 0 says the segment is the dictionary itself (dictionary length = target
-// length), copied verbatim.
+// encodeSegmented writes the payload of a Segmented patch: the number of parts, then for each its
+// target length, dictionary offset and length in the base, and frame length, then the frame. A
+// frame length of 0 says the part is the dictionary itself (dictionary length = target length),
+// copied verbatim.
 func encodeSegmented(base, target []byte, level zstd.EncoderLevel, size, margin int) ([]byte, error) {
 	type seg struct {
-		tlen, doff, dlen int
-		frame            []byte
-		err              error
+		parts []part
+		err   error
 	}
 	n := (len(target) + size - 1) / size
 	if n == 0 {
@@ -46,20 +45,8 @@ func encodeSegmented(base, target []byte, level zstd.EncoderLevel, size, margin 
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				s := &segs[i]
 				off := i * size
-				t := target[off:min(off+size, len(target))]
-				// Where this part sat in the base, scaled for a binary that grew or shrank.
-				at := int(int64(off) * int64(len(base)) / int64(max(len(target), 1)))
-				s.doff = max(0, at-margin)
-				end := min(len(base), at+len(t)+margin)
-				s.dlen = max(0, end-s.doff)
-				s.tlen = len(t)
-				if o, ok := findVerbatim(base[s.doff:s.doff+s.dlen], t); ok {
-					s.doff, s.dlen = s.doff+o, len(t)
-					continue
-				}
-				s.frame, s.err = compress(base[s.doff:s.doff+s.dlen], t, level)
+				segs[i].parts, segs[i].err = encodeSegment(base, target, off, min(off+size, len(target)), level, margin)
 			}
 		}()
 	}
@@ -68,17 +55,114 @@ func encodeSegmented(base, target []byte, level zstd.EncoderLevel, size, margin 
 	}
 	close(work)
 	wg.Wait()
-	out := binary.AppendUvarint(nil, uint64(n))
+	var parts []part
 	for _, s := range segs {
 		if s.err != nil {
 			return nil, s.err
 		}
-		for _, v := range []int{s.tlen, s.doff, s.dlen, len(s.frame)} {
+		parts = append(parts, s.parts...)
+	}
+	out := binary.AppendUvarint(nil, uint64(len(parts)))
+	for _, p := range parts {
+		for _, v := range []int{p.tlen, p.doff, p.dlen, len(p.frame)} {
 			out = binary.AppendUvarint(out, uint64(v))
 		}
-		out = append(out, s.frame...)
+		out = append(out, p.frame...)
 	}
 	return out, nil
+}
+
+// part is one entry of a Segmented patch's table: tlen bytes of the target, from a frame
+// compressed against base[doff:doff+dlen], or (no frame) that region copied.
+type part struct {
+	tlen, doff, dlen int
+	frame            []byte
+}
+
+// encodeSegment encodes target[off:end]: whole as a copy when it is found unchanged in the base
+// around the same relative position; else, when most of it is found in blocks, as copies with
+// frames for the changed runs only, each against a small region of the base (a zstd encoder's
+// setup costs in proportion to its dictionary: ~50 ms for the 8 MB around a segment); else as one
+// frame against the region around it.
+func encodeSegment(base, target []byte, off, end int, level zstd.EncoderLevel, margin int) ([]part, error) {
+	t := target[off:end]
+	// Where this part sat in the base, scaled for a binary that grew or shrank.
+	at := int(int64(off) * int64(len(base)) / int64(max(len(target), 1)))
+	doff := max(0, at-margin)
+	dend := max(doff, min(len(base), at+len(t)+margin))
+	if o, ok := findVerbatim(base[doff:dend], t); ok {
+		return []part{{tlen: len(t), doff: doff + o, dlen: len(t)}}, nil
+	}
+	if parts, ok, err := encodeBlocks(base, t, off, at, level, margin); ok || err != nil {
+		return parts, err
+	}
+	frame, err := compress(base[doff:dend], t, level)
+	return []part{{tlen: len(t), doff: doff, dlen: dend - doff, frame: frame}}, err
+}
+
+const (
+	block      = 64 << 10  // the unit encodeBlocks finds unchanged
+	nearMargin = 512 << 10 // a changed run's dictionary: its expected place in the base ± this
+	maxSearch  = 3         // searches for a block's place per segment, beyond following the last one
+)
+
+// encodeBlocks encodes t, which starts at off in the target and around at in the base, as
+// copies of the blocks found unchanged and frames for the runs between them. It gives up (ok
+// false) when more than half of t changed: then one frame against the wide region does better.
+func encodeBlocks(base, t []byte, off, at int, level zstd.EncoderLevel, margin int) (parts []part, ok bool, err error) {
+	shift, known := 0, false // base position - target position of the last block found
+	searches, misses, changed := 0, 0, 0
+	type run struct {
+		start, end, from int // t[start:end]; from: its base offset when copied, else -1
+	}
+	var runs []run
+	for bs := 0; bs < len(t); bs += block {
+		b := t[bs:min(bs+block, len(t))]
+		from := -1
+		if c := off + bs + shift; known && c >= 0 && c+len(b) <= len(base) && bytes.Equal(base[c:c+len(b)], b) {
+			from = c
+		} else if (!known || misses >= 1) && searches < maxSearch {
+			// No place yet, or the last place failed twice in a row: the code may have moved.
+			searches++
+			lo := max(0, at+bs-margin)
+			hi := max(lo, min(len(base), at+bs+len(b)+margin))
+			if o, found := findVerbatim(base[lo:hi], b); found {
+				from, shift, known = lo+o, lo+o-(off+bs), true
+			}
+		}
+		if from < 0 {
+			misses++
+			changed += len(b)
+			if changed*2 > len(t) {
+				return nil, false, nil
+			}
+		} else {
+			misses = 0
+		}
+		if n := len(runs); n > 0 && (runs[n-1].from < 0) == (from < 0) && (from < 0 || runs[n-1].from+runs[n-1].end-runs[n-1].start == from) {
+			runs[n-1].end = bs + len(b)
+			continue
+		}
+		runs = append(runs, run{bs, bs + len(b), from})
+	}
+	for _, r := range runs {
+		if r.from >= 0 {
+			parts = append(parts, part{tlen: r.end - r.start, doff: r.from, dlen: r.end - r.start})
+			continue
+		}
+		exp := at + r.start
+		if known {
+			exp = off + r.start + shift
+		}
+		doff := min(len(base), max(0, exp-nearMargin))
+		dend := max(doff, min(len(base), exp+(r.end-r.start)+nearMargin))
+		frame, err := compress(base[doff:dend], t[r.start:r.end], level)
+		if err != nil {
+			return nil, false, err
+		}
+		parts = append(parts, part{tlen: r.end - r.start, doff: doff, dlen: dend - doff, frame: frame})
+	}
+	return parts, true, nil
 }
 
 // findVerbatim returns where t occurs whole in region, if it does: a short probe from its start
