@@ -9,7 +9,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Segments found unchanged in the base, even moved, go as copies: no frame to decode.
+// Segments found unchanged in the base, even moved, go as copies: no frame to decode; in a segment
+// that changed, only the changed 64 KB blocks get a frame.
 func TestSegmentedCopiesUnchangedSegments(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	base := make([]byte, 4<<20)
@@ -26,7 +27,7 @@ func TestSegmentedCopiesUnchangedSegments(t *testing.T) {
 	}
 	n, k := binary.Uvarint(payload)
 	payload = payload[k:]
-	copies := 0
+	copies, framed := 0, 0
 	for range n {
 		var v [4]uint64
 		for j := range v {
@@ -38,12 +39,17 @@ func TestSegmentedCopiesUnchangedSegments(t *testing.T) {
 			if v[2] != v[0] {
 				t.Fatalf("copied segment of %d bytes from a %d-byte region", v[0], v[2])
 			}
+		} else {
+			framed += int(v[0])
 		}
 		payload = payload[v[3]:]
 	}
-	// 17 segments: the one with the insertion and the one with the edit need frames.
+	// The block with the insertion and the block with the edit need frames, nothing else.
 	if want := int(n) - 2; copies != want {
-		t.Errorf("%d of %d segments copied, want %d", copies, n, want)
+		t.Errorf("%d of %d parts copied, want %d", copies, n, want)
+	}
+	if framed > 2*block {
+		t.Errorf("%d bytes went in frames, want at most the 2 changed blocks (%d)", framed, 2*block)
 	}
 	p, err := EncodeSegmented(base, target, zstd.SpeedBetterCompression, size, margin)
 	if err != nil {
