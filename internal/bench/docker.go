@@ -72,11 +72,10 @@ func (d *dockerContexts) next(first bool) (dir string, env []string, ldflags str
 			return "", nil, "", fmt.Errorf("copy the build cache into the context: %w", err)
 		}
 	}
-	env = []string{"GOCACHE=" + cache, "GOFLAGS=-mod=vendor"}
-	if d.vendor == "" {
-		if _, err := os.Stat(filepath.Join(dir, "vendor")); err != nil {
-			env = env[:1] // no dependencies: nothing to vendor
-		}
+	// GOGC=100: the Dockerfile's go build runs with Go's defaults, not hotpod's build settings.
+	env = []string{"GOCACHE=" + cache, "GOGC=100"}
+	if _, err := os.Stat(filepath.Join(dir, "vendor")); err == nil {
+		env = append(env, "GOFLAGS=-mod=vendor")
 	}
 	if d.variant == DockerVendorW {
 		ldflags = "-w"

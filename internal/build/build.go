@@ -102,6 +102,12 @@ func (b *Builder) Build(ctx context.Context, out string) (Result, error) {
 // Env is the environment the build adds: a static binary for the target platform.
 func (b *Builder) Env() []string {
 	env := []string{"CGO_ENABLED=0"}
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// The linker is most of an incremental build, and it collects garbage often: with GOGC=400
+		// it spends ~10% less CPU (seedapp 1.16 s → 1.03 s, hello 0.39 s → 0.36 s, for ~30 MB
+		// more memory; docs/benchmarks.md).
+		env = append(env, "GOGC=400")
+	}
 	if b.Options.GOOS != "" {
 		env = append(env, "GOOS="+b.Options.GOOS)
 	}
