@@ -155,7 +155,9 @@ func must(b *testing.B, err error) {
 
 // The bench's other strategies (not in --quick) complete with sane numbers on hello: incluster
 // (the module and this machine's toolchain in a container, compiled there) and the Dockerfile
-// variants (fresh context, empty or copied build cache, push, roll). Speed is not asserted.
+// variants (fresh context, empty or copied build cache, push, roll). docker-vendor is
+// docker-vendor-w without -w (TestDockerContexts): its cold builds are left out to save CI a
+// minute. Speed is not asserted.
 func TestBenchOtherStrategies(t *testing.T) {
 	env := e2e.Setup(t)
 	root, err := gopkg.ModuleRoot(t.Context(), ".")
@@ -163,7 +165,7 @@ func TestBenchOtherStrategies(t *testing.T) {
 		t.Fatal(err)
 	}
 	var progress testutil.SyncBuffer
-	strategies := []string{bench.InCluster, bench.DockerVendor, bench.DockerVendorW, bench.DockerGocache}
+	strategies := []string{bench.InCluster, bench.DockerVendorW, bench.DockerGocache}
 	rs, err := bench.Run(t.Context(), bench.Config{Workloads: []string{"hello"}, Strategies: strategies,
 		Links: []bench.Link{{}}, Iterations: 1, Repo: env.Registry + "/e2e-bench", Base: "scratch",
 		RepoRoot: root, Kube: env.Kube, Progress: &progress})
