@@ -223,4 +223,32 @@ func TestDevLocalKilledLeavesNothingRunning(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+
+	// Its work dirs could not go with it; the next hotpod removes them when it starts.
+	if left, _ := os.ReadDir(tmp); len(left) == 0 {
+		t.Fatal("the killed hotpod left no work dir: nothing to check the sweep with")
+	}
+	next := exec.Command(hotpodBin, "dev", "--local", "--output", "json", "--ready", fmt.Sprintf("tcp:%d", port))
+	next.Dir, next.Env = mod, cmd.Env
+	nout, err := next.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc = bufio.NewScanner(nout)
+	for sc.Scan() && !strings.Contains(sc.Text(), `"event":"ready"`) {
+	}
+	if err := next.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+	}
+	if err := next.Wait(); err != nil {
+		t.Fatalf("the next hotpod: %v", err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Fatalf("left behind in TMPDIR after the next hotpod: %v", left)
+	}
 }

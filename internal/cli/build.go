@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -12,6 +11,7 @@ import (
 	"github.com/hotpod/hotpod/internal/agentbin"
 	"github.com/hotpod/hotpod/internal/appimage"
 	"github.com/hotpod/hotpod/internal/kube"
+	"github.com/hotpod/hotpod/internal/workdir"
 )
 
 func runBuild(ctx context.Context, env Env, args []string) error {
@@ -53,11 +53,11 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "hotpod-build-")
+	work, err := workdir.New("hotpod-build")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer workdir.Remove(work) //nolint:errcheck // best effort
 	b := &appimage.Builder{Dir: env.Dir, Base: *base, Repo: *repo, Agents: &agentbin.Cache{Dir: cacheDir},
 		Options: *opts, Platform: platforms[0], WorkDir: work}
 	ref, err := buildFor(ctx, b, pkg, platforms)

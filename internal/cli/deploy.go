@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/hotpod/hotpod/internal/agentbin"
 	"github.com/hotpod/hotpod/internal/appimage"
 	"github.com/hotpod/hotpod/internal/kube"
 	"github.com/hotpod/hotpod/internal/manifest"
+	"github.com/hotpod/hotpod/internal/workdir"
 )
 
 func runDeploy(ctx context.Context, env Env, args []string) error {
@@ -63,11 +63,11 @@ func runDeploy(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		work, err := os.MkdirTemp("", "hotpod-deploy-")
+		work, err := workdir.New("hotpod-deploy")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(work)
+		defer workdir.Remove(work) //nolint:errcheck // best effort
 		b := &appimage.Builder{Dir: env.Dir, Base: *base, Repo: *repo, Agents: &agentbin.Cache{Dir: cacheDir},
 			Options: *opts, Platform: platforms[0], WorkDir: work}
 		for _, ref := range refs {

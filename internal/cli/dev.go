@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/hotpod/hotpod/internal/report"
 	"github.com/hotpod/hotpod/internal/ship"
 	"github.com/hotpod/hotpod/internal/watch"
+	"github.com/hotpod/hotpod/internal/workdir"
 )
 
 type devFlags struct {
@@ -114,11 +114,11 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "hotpod-dev-")
+	work, err := workdir.New("hotpod-dev")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer workdir.Remove(work) //nolint:errcheck // best effort
 
 	loop := &devloop.Loop{Service: m.Name, Builder: builder, Shipper: ship.New(method), Report: rep,
 		WorkDir: work, ReadyTimeout: f.readyTimeout,

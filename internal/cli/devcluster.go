@@ -21,6 +21,7 @@ import (
 	"github.com/hotpod/hotpod/internal/session"
 	"github.com/hotpod/hotpod/internal/ship"
 	"github.com/hotpod/hotpod/internal/watch"
+	"github.com/hotpod/hotpod/internal/workdir"
 )
 
 // repeated is a flag that may be given more than once.
@@ -89,11 +90,11 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "hotpod-dev-")
+	work, err := workdir.New("hotpod-dev")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer workdir.Remove(work) //nolint:errcheck // best effort
 	sessionID, token := randomHex(4), randomHex(24)
 	ib := &appimage.Builder{Dir: env.Dir, Base: f.baseImage, Repo: f.repo, Agents: &agentbin.Cache{Dir: cacheDir},
 		Options: *f.build, Platform: platforms[0], WorkDir: work}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hotpod/hotpod/internal/agentapi"
+	"github.com/hotpod/hotpod/internal/workdir"
 )
 
 // Options say what the local agent runs.
@@ -40,13 +41,13 @@ type Agent struct {
 
 // Start copies the binary into a fresh work directory and starts the agent on it.
 func Start(ctx context.Context, o Options) (*Agent, error) {
-	dir, err := os.MkdirTemp("", "hotpod-local-")
+	dir, err := workdir.New("hotpod-local")
 	if err != nil {
 		return nil, err
 	}
 	a := &Agent{dir: dir, exited: make(chan struct{})}
 	if err := a.start(ctx, o); err != nil {
-		os.RemoveAll(dir)
+		workdir.Remove(dir) //nolint:errcheck // best effort
 		return nil, err
 	}
 	return a, nil
@@ -111,7 +112,7 @@ func (a *Agent) Stop() {
 			<-a.exited
 		}
 	}
-	os.RemoveAll(a.dir)
+	workdir.Remove(a.dir) //nolint:errcheck // best effort
 }
 
 func newToken() (string, error) {
