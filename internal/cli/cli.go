@@ -29,7 +29,7 @@ func commands() []command {
 		{"dev", "watch, build and hot-swap the app on every edit", runDev},
 		{"build", "build and push the image hotpod deploys for a main package", runBuild},
 		{"deploy", "build the ko:// images of manifests and apply them once, without the agent", runDeploy},
-		{"bench", "measure edit→ready on the cluster: hotpod against rebuilding the image", runBench},
+		{"bench", "measure edit→ready on the cluster: hotpod against rebuilding the image and the other ways", runBench},
 		{"version", "print hotpod's version", runVersion},
 	}
 }
