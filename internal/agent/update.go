@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -150,21 +149,14 @@ func writeVerified(w io.Writer, d delta.Decoded) error {
 	return err
 }
 
-// copyVerified copies a raw patch's body from r to w and checks its size and hash.
+// copyVerified copies a raw patch's body from r to w and checks its size and hash; anything but
+// a full disk is the patch's fault.
 func copyVerified(w io.Writer, r io.Reader, h delta.Header) error {
-	sum := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, sum), io.LimitReader(r, int64(h.Size)+1))
-	switch {
-	case isNoSpace(err):
-		return err
-	case err != nil:
-		return fmt.Errorf("%w: reading it failed after %d bytes: %w", ErrBadPatch, n, err)
-	case uint64(n) != h.Size:
-		return fmt.Errorf("%w: corrupt or truncated patch: got %d bytes, header says %d", ErrBadPatch, n, h.Size)
-	case delta.Hash(sum.Sum(nil)) != h.Target:
-		return fmt.Errorf("%w: corrupt patch: result has SHA-256 %.12x, header says %.12s", ErrBadPatch, sum.Sum(nil), h.Target)
+	err := delta.CopyRaw(w, r, h)
+	if err != nil && !isNoSpace(err) {
+		return fmt.Errorf("%w: %w", ErrBadPatch, err)
 	}
-	return nil
+	return err
 }
 
 func isNoSpace(err error) bool {

@@ -1,7 +1,9 @@
 package delta
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"io"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -97,13 +99,36 @@ func decodeFrame(h Header, base, frame []byte) ([]byte, error) {
 }
 
 func verify(h Header, out []byte) ([]byte, error) {
-	if uint64(len(out)) != h.Size {
-		return nil, fmt.Errorf("corrupt or truncated patch: got %d bytes, header says %d", len(out), h.Size)
-	}
-	if got := Sum(out); got != h.Target {
-		return nil, fmt.Errorf("corrupt patch: result has SHA-256 %.12s, header says %.12s", got, h.Target)
+	if err := check(h, uint64(len(out)), Sum(out)); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// check compares a result's size and SHA-256 with what its patch's header announced.
+func check(h Header, size uint64, sum Hash) error {
+	if size != h.Size {
+		return fmt.Errorf("corrupt or truncated patch: got %d bytes, header says %d", size, h.Size)
+	}
+	if sum != h.Target {
+		return fmt.Errorf("corrupt patch: result has SHA-256 %.12s, header says %.12s", sum, h.Target)
+	}
+	return nil
+}
+
+// CopyRaw copies the body of a Raw patch with header h from r to w, hashing it on the way, and
+// checks it as Apply would: the agent writes a whole binary to disk as it arrives. An error from
+// w comes back as it is, so that the caller can tell a full disk from a bad patch.
+func CopyRaw(w io.Writer, r io.Reader, h Header) error {
+	if h.Kind != Raw {
+		return fmt.Errorf("CopyRaw of a %v patch", h.Kind)
+	}
+	sum := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, sum), io.LimitReader(r, int64(h.Size)+1))
+	if err != nil {
+		return fmt.Errorf("after %d bytes: %w", n, err)
+	}
+	return check(h, uint64(n), Hash(sum.Sum(nil)))
 }
 
 // dictID names the raw dictionary in the frame; any fixed non-zero value works since the header,

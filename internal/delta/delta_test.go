@@ -3,6 +3,7 @@ package delta_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -172,5 +173,30 @@ func TestSegmentedRoundTrip(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// CopyRaw checks a streamed raw patch as Apply checks one in memory.
+func TestCopyRaw(t *testing.T) {
+	target := bytes.Repeat([]byte("a whole binary "), 1000)
+	p := delta.EncodeRaw(target)
+	h, err := delta.ParseHeader(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := delta.CopyRaw(&out, bytes.NewReader(p[delta.HeaderLen:]), h); err != nil || !bytes.Equal(out.Bytes(), target) {
+		t.Fatalf("CopyRaw: %v", err)
+	}
+	corrupt := bytes.Clone(p)
+	corrupt[len(corrupt)-1] ^= 1
+	for name, body := range map[string][]byte{
+		"truncated": p[delta.HeaderLen : len(p)-1],
+		"too long":  append(bytes.Clone(p[delta.HeaderLen:]), 'x'),
+		"corrupt":   corrupt[delta.HeaderLen:],
+	} {
+		if err := delta.CopyRaw(io.Discard, bytes.NewReader(body), h); err == nil {
+			t.Errorf("%s body accepted", name)
+		}
 	}
 }
