@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/hotpod/hotpod"
+	"github.com/hotpod/hotpod/internal/gopkg"
 )
 
 // Platform is a GOOS/GOARCH pair.
@@ -52,7 +53,7 @@ func (c *Cache) Path(ctx context.Context, p Platform) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	gover, err := goVersion(ctx)
+	gover, err := gopkg.Env(ctx, "", "GOVERSION")
 	if err != nil {
 		return "", err
 	}
@@ -123,12 +124,4 @@ func digest(files map[string][]byte, p Platform, gover string) string {
 		h.Write(files[n])
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-func goVersion(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOVERSION: %w (hotpod needs the Go toolchain on PATH)", err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }

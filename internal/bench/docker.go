@@ -31,10 +31,7 @@ type dockerContexts struct {
 func newDockerContexts(ctx context.Context, variant, module, work string) (*dockerContexts, error) {
 	d := &dockerContexts{variant: variant, module: module, work: work}
 	tmpl := filepath.Join(work, "vendored")
-	if err := os.CopyFS(tmpl, moduleFiles(module)); err != nil {
-		return nil, fmt.Errorf("copy the module: %w", err)
-	}
-	vendored, err := vendor(ctx, tmpl)
+	vendored, err := vendoredCopy(ctx, module, tmpl)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/hotpod/hotpod/internal/agentapi"
+	"github.com/hotpod/hotpod/internal/gopkg"
 	"github.com/hotpod/hotpod/internal/image"
 	"github.com/hotpod/hotpod/internal/incluster"
 	"github.com/hotpod/hotpod/internal/manifest"
@@ -183,10 +184,7 @@ func (c Config) inClusterImage(ctx context.Context, w *workload, p v1.Platform) 
 		return "", err
 	}
 	defer os.RemoveAll(src)
-	if err := os.CopyFS(src, moduleFiles(w.dir)); err != nil {
-		return "", fmt.Errorf("copy the module: %w", err)
-	}
-	vendored, err := vendor(ctx, src)
+	vendored, err := vendoredCopy(ctx, w.dir, src)
 	if err != nil {
 		return "", err
 	}
@@ -202,7 +200,7 @@ func (c Config) inClusterImage(ctx context.Context, w *workload, p v1.Platform) 
 		return "", err
 	}
 	os.Remove(helper)
-	goroot, err := goEnv(ctx, "GOROOT")
+	goroot, err := gopkg.Env(ctx, "", "GOROOT")
 	if err != nil {
 		return "", err
 	}
@@ -265,6 +263,16 @@ func (h hideDotFiles) ReadDir(name string) ([]fs.DirEntry, error) {
 	return kept, err
 }
 
+// vendoredCopy copies the module at dir (without dot files) to dst, with its dependencies in
+// dst/vendor when it has any: the builds made from it have no way to the module proxy. It
+// reports whether dst is vendored.
+func vendoredCopy(ctx context.Context, dir, dst string) (bool, error) {
+	if err := os.CopyFS(dst, moduleFiles(dir)); err != nil {
+		return false, fmt.Errorf("copy the module: %w", err)
+	}
+	return vendor(ctx, dst)
+}
+
 // vendor copies the module's dependencies into dir/vendor, when it has any.
 func vendor(ctx context.Context, dir string) (bool, error) {
 	if _, err := os.Stat(filepath.Join(dir, "vendor", "modules.txt")); err == nil {
@@ -285,14 +293,6 @@ func vendor(ctx context.Context, dir string) (bool, error) {
 		return false, fmt.Errorf("go mod vendor: %v: %s", err, out)
 	}
 	return true, nil
-}
-
-func goEnv(ctx context.Context, name string) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", name).Output()
-	if err != nil {
-		return "", fmt.Errorf("go env %s: %w", name, err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 // toolchainFile keeps what `go build` of a pure-Go program needs from a GOROOT: the go command,

@@ -121,15 +121,23 @@ func list(ctx context.Context, dir string, env []string, args ...string) ([]list
 	return out, nil
 }
 
-// ModuleRoot is the directory of the go.mod governing dir, or dir itself outside a module.
-func ModuleRoot(ctx context.Context, dir string) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", "env", "GOMOD")
+// Env is the go command's value of the variable name (GOROOT, GOVERSION...) in dir.
+func Env(ctx context.Context, dir, name string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "env", name)
 	cmd.Dir = dir
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w (is the Go toolchain on PATH?)", err)
+		return "", fmt.Errorf("go env %s: %w (is the Go toolchain on PATH?)", name, err)
 	}
-	gomod := strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
+}
+
+// ModuleRoot is the directory of the go.mod governing dir, or dir itself outside a module.
+func ModuleRoot(ctx context.Context, dir string) (string, error) {
+	gomod, err := Env(ctx, dir, "GOMOD")
+	if err != nil {
+		return "", err
+	}
 	if gomod == "" || gomod == os.DevNull {
 		return dir, nil
 	}
