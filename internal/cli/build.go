@@ -10,6 +10,7 @@ import (
 
 	"github.com/hotpod/hotpod/internal/agentbin"
 	"github.com/hotpod/hotpod/internal/appimage"
+	"github.com/hotpod/hotpod/internal/build"
 	"github.com/hotpod/hotpod/internal/kube"
 	"github.com/hotpod/hotpod/internal/workdir"
 )
@@ -49,23 +50,33 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 	}
-	cacheDir, err := agentbin.DefaultDir()
+	b, done, err := imageBuilder(env, "hotpod-build", *base, *repo, *opts, platforms[0])
 	if err != nil {
 		return err
 	}
-	work, err := workdir.New("hotpod-build")
-	if err != nil {
-		return err
-	}
-	defer workdir.Remove(work) //nolint:errcheck // best effort
-	b := &appimage.Builder{Dir: env.Dir, Base: *base, Repo: *repo, Agents: &agentbin.Cache{Dir: cacheDir},
-		Options: *opts, Platform: platforms[0], WorkDir: work}
+	defer done()
 	ref, err := buildFor(ctx, b, pkg, platforms)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, ref)
 	return nil
+}
+
+// imageBuilder is a command's image builder for the module in env.Dir: the agent cache and a work
+// directory, which done removes.
+func imageBuilder(env Env, command, base, repo string, opts build.Options, p v1.Platform) (b *appimage.Builder, done func(), err error) {
+	cacheDir, err := agentbin.DefaultDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	work, err := workdir.New(command)
+	if err != nil {
+		return nil, nil, err
+	}
+	b = &appimage.Builder{Dir: env.Dir, Base: base, Repo: repo, Agents: &agentbin.Cache{Dir: cacheDir},
+		Options: opts, Platform: p, WorkDir: work}
+	return b, func() { workdir.Remove(work) }, nil //nolint:errcheck // best effort
 }
 
 // buildFor builds and pushes pkg's image for platforms: one image, or an index of several.

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hotpod/hotpod/internal/agentbin"
-	"github.com/hotpod/hotpod/internal/appimage"
 	"github.com/hotpod/hotpod/internal/kube"
 	"github.com/hotpod/hotpod/internal/manifest"
-	"github.com/hotpod/hotpod/internal/workdir"
 )
 
 func runDeploy(ctx context.Context, env Env, args []string) error {
@@ -59,17 +56,11 @@ func runDeploy(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		cacheDir, err := agentbin.DefaultDir()
+		b, done, err := imageBuilder(env, "hotpod-deploy", *base, *repo, *opts, platforms[0])
 		if err != nil {
 			return err
 		}
-		work, err := workdir.New("hotpod-deploy")
-		if err != nil {
-			return err
-		}
-		defer workdir.Remove(work) //nolint:errcheck // best effort
-		b := &appimage.Builder{Dir: env.Dir, Base: *base, Repo: *repo, Agents: &agentbin.Cache{Dir: cacheDir},
-			Options: *opts, Platform: platforms[0], WorkDir: work}
+		defer done()
 		for _, ref := range refs {
 			fmt.Fprintf(env.Stderr, "hotpod: building ko://%s for %v on %s\n", ref, platforms, *base)
 			built, err := buildFor(ctx, b, ref, platforms)

@@ -12,8 +12,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/hotpod/hotpod/internal/agentbin"
-	"github.com/hotpod/hotpod/internal/appimage"
 	"github.com/hotpod/hotpod/internal/devloop"
 	"github.com/hotpod/hotpod/internal/kube"
 	"github.com/hotpod/hotpod/internal/manifest"
@@ -21,7 +19,6 @@ import (
 	"github.com/hotpod/hotpod/internal/session"
 	"github.com/hotpod/hotpod/internal/ship"
 	"github.com/hotpod/hotpod/internal/watch"
-	"github.com/hotpod/hotpod/internal/workdir"
 )
 
 // repeated is a flag that may be given more than once.
@@ -86,18 +83,13 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	if len(platforms) > 1 {
 		return fmt.Errorf("the cluster's nodes run %d platforms (%v): hotpod dev swaps one binary per service; pin the workloads to one architecture with a nodeSelector and a cluster of one platform", len(platforms), platforms)
 	}
-	cacheDir, err := agentbin.DefaultDir()
+	ib, removeWork, err := imageBuilder(env, "hotpod-dev", f.baseImage, f.repo, *f.build, platforms[0])
 	if err != nil {
 		return err
 	}
-	work, err := workdir.New("hotpod-dev")
-	if err != nil {
-		return err
-	}
-	defer workdir.Remove(work) //nolint:errcheck // best effort
+	defer removeWork()
+	work := ib.WorkDir
 	sessionID, token := randomHex(4), randomHex(24)
-	ib := &appimage.Builder{Dir: env.Dir, Base: f.baseImage, Repo: f.repo, Agents: &agentbin.Cache{Dir: cacheDir},
-		Options: *f.build, Platform: platforms[0], WorkDir: work}
 	dev := manifest.Dev{Session: sessionID, TokenSecret: "hotpod-" + sessionID, Images: map[string]manifest.Built{}}
 	loops := map[string]*devloop.Loop{}
 	watchers := map[string]*watch.Watcher{}
