@@ -267,19 +267,14 @@ func awaitStamp(ctx context.Context, base string, stamp int64, timeout time.Dura
 			last = err.Error()
 		}
 		wait := 100 * time.Millisecond
-		select {
-		case <-hot:
+		if hot == nil {
 			wait = 5 * time.Millisecond
-		default:
 		}
 		select {
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
 		case <-hot:
-			if wait > 5*time.Millisecond {
-				continue // it just turned hot: poll now
-			}
-			<-time.After(wait)
+			hot = nil // it just turned hot: poll now, then tightly
 		case <-time.After(wait):
 		}
 	}

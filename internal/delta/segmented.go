@@ -106,16 +106,28 @@ const (
 	maxSearch  = 3         // searches for a block's place per segment, beyond following the last one
 )
 
+// blockRun is a run of blocks t[start:end] that encodeBlocks sends one way: copied from the base
+// at from, or (from -1) changed.
+type blockRun struct {
+	start, end, from int
+}
+
+// continuedBy says whether the next block, found in the base at from (-1: changed), extends r:
+// changed after changed, or a copy that continues where r's ends in the base.
+func (r blockRun) continuedBy(from int) bool {
+	if r.from < 0 || from < 0 {
+		return r.from < 0 && from < 0
+	}
+	return r.from+r.end-r.start == from
+}
+
 // encodeBlocks encodes t, which starts at off in the target and around at in the base, as
 // copies of the blocks found unchanged and frames for the runs between them. It gives up (ok
 // false) when more than half of t changed: then one frame against the wide region does better.
 func encodeBlocks(base, t []byte, off, at int, level zstd.EncoderLevel, margin int) (parts []part, ok bool, err error) {
 	shift, known := 0, false // base position - target position of the last block found
 	searches, misses, changed := 0, 0, 0
-	type run struct {
-		start, end, from int // t[start:end]; from: its base offset when copied, else -1
-	}
-	var runs []run
+	var runs []blockRun
 	for bs := 0; bs < len(t); bs += block {
 		b := t[bs:min(bs+block, len(t))]
 		from := -1
@@ -139,11 +151,11 @@ func encodeBlocks(base, t []byte, off, at int, level zstd.EncoderLevel, margin i
 		} else {
 			misses = 0
 		}
-		if n := len(runs); n > 0 && (runs[n-1].from < 0) == (from < 0) && (from < 0 || runs[n-1].from+runs[n-1].end-runs[n-1].start == from) {
+		if n := len(runs); n > 0 && runs[n-1].continuedBy(from) {
 			runs[n-1].end = bs + len(b)
 			continue
 		}
-		runs = append(runs, run{bs, bs + len(b), from})
+		runs = append(runs, blockRun{bs, bs + len(b), from})
 	}
 	for _, r := range runs {
 		if r.from >= 0 {
