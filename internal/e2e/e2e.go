@@ -181,26 +181,18 @@ func (e *Env) BuildImage(t *testing.T, pkg, base string) string {
 	return ref.String()
 }
 
-// WaitRollout waits until deployment name has all its replicas updated and ready.
+// WaitRollout waits until deployment name has all its replicas updated and ready, as hotpod
+// itself waits (kube.WaitRollout: on timeout the pods' waiting reasons), and returns it.
 func (e *Env) WaitRollout(t *testing.T, ns, name string, timeout time.Duration) *appsv1.Deployment {
 	t.Helper()
-	var d *appsv1.Deployment
-	e.Eventually(t, timeout, "rollout of deployment "+name, func() error {
-		var err error
-		d, err = e.Kube.Clientset.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
-		}
-		s := d.Status
-		if d.Generation <= s.ObservedGeneration && s.UpdatedReplicas == want && s.ReadyReplicas == want && s.Replicas == want {
-			return nil
-		}
-		return fmt.Errorf("%d/%d ready, %d updated", s.ReadyReplicas, want, s.UpdatedReplicas)
-	})
+	a := kube.Applied{Kind: "Deployment", Namespace: ns, Name: name}
+	if err := e.Kube.WaitRollout(t.Context(), []kube.Applied{a}, timeout, func(string) {}); err != nil {
+		t.Fatalf("rollout of deployment %s: %v", name, err)
+	}
+	d, err := e.Kube.Clientset.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return d
 }
 
