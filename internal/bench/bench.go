@@ -246,6 +246,35 @@ func (c Config) namespace(ctx context.Context) (string, func(), error) {
 	}, nil
 }
 
+// answerThrough opens a port-forward to pod's app and waits for it to answer stamp. A
+// port-forward ends when a connection through it is refused (the app not listening yet): then
+// another is opened, until the answer or the timeout.
+func (c Config) answerThrough(ctx context.Context, ns, pod string, stamp int64) (time.Time, error) {
+	deadline := time.Now().Add(answerTimeout)
+	hot := make(chan struct{}) // the new code should be up: poll tightly
+	close(hot)
+	for {
+		fctx, cancel := context.WithCancel(ctx)
+		port, ended, err := c.Kube.PortForward(fctx, ns, pod, 8080)
+		if err != nil {
+			cancel()
+			return time.Time{}, err
+		}
+		go func() {
+			select {
+			case <-ended:
+				cancel()
+			case <-fctx.Done():
+			}
+		}()
+		at, err := awaitStamp(fctx, fmt.Sprintf("http://127.0.0.1:%d", port), stamp, time.Until(deadline), hot)
+		cancel()
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return at, err
+		}
+	}
+}
+
 // awaitStamp polls GET base/called until the app answers stamp, and returns when it did: every
 // 100 ms until hot is closed, then every 5 ms.
 func awaitStamp(ctx context.Context, base string, stamp int64, timeout time.Duration, hot <-chan struct{}) (time.Time, error) {

@@ -93,8 +93,8 @@ func (c Config) measureInCluster(ctx context.Context, w *workload, ns string) ([
 		if err := postSync(ctx, client, fmt.Sprintf("http://127.0.0.1:%d%s", ctl, incluster.PathSync), body); err != nil {
 			return nil, err
 		}
-		// A port-forward ends when a connection through it is refused (the app restarting), so
-		// the app's is opened once the sync is done, as the image strategy does after the rollout.
+		// The app is polled once the sync says it restarted (answerThrough opens the
+		// port-forward), as the image strategy polls once the rollout is done.
 		at, err := c.answerThrough(ctx, ns, pod, stamp)
 		if err != nil {
 			return nil, err
@@ -105,35 +105,6 @@ func (c Config) measureInCluster(ctx context.Context, w *workload, ns string) ([
 		}
 	}
 	return out, nil
-}
-
-// answerThrough opens a port-forward to pod's app and waits for it to answer stamp. A
-// port-forward ends when a connection through it is refused (the app not listening yet): then
-// another is opened, until the answer or the timeout.
-func (c Config) answerThrough(ctx context.Context, ns, pod string, stamp int64) (time.Time, error) {
-	deadline := time.Now().Add(answerTimeout)
-	hot := make(chan struct{}) // the new code should be up: poll tightly
-	close(hot)
-	for {
-		fctx, cancel := context.WithCancel(ctx)
-		port, ended, err := c.Kube.PortForward(fctx, ns, pod, 8080)
-		if err != nil {
-			cancel()
-			return time.Time{}, err
-		}
-		go func() {
-			select {
-			case <-ended:
-				cancel()
-			case <-fctx.Done():
-			}
-		}()
-		at, err := awaitStamp(fctx, fmt.Sprintf("http://127.0.0.1:%d", port), stamp, time.Until(deadline), hot)
-		cancel()
-		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
-			return at, err
-		}
-	}
 }
 
 func postSync(ctx context.Context, client *http.Client, url string, body []byte) error {
