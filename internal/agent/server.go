@@ -30,7 +30,7 @@ func Handler(s *Supervisor, token string) http.Handler {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("patch of %d bytes is larger than any binary may be", r.ContentLength))
 			return
 		}
-		res, err := s.UpdateFrom(p, r.Body)
+		res, err := s.Update(p, r.Body)
 		switch {
 		case errors.Is(err, delta.ErrWrongBase):
 			writeError(w, http.StatusConflict, err)

@@ -21,16 +21,12 @@ var ErrBadPatch = errors.New("patch refused")
 // ErrNoSpace says the new binary could not be written; the old one keeps running.
 var ErrNoSpace = errors.New("no space left for the new binary")
 
-// Update applies patch to the running binary, swaps the result in and restarts the app. On any
-// error before the swap, nothing has changed: the old binary keeps running.
-func (s *Supervisor) Update(p agentapi.UpdateParams, patch []byte) (agentapi.UpdateResult, error) {
-	return s.UpdateFrom(p, bytes.NewReader(patch))
-}
-
-// UpdateFrom is Update with the patch read from r. A raw patch (the whole binary) is hashed and
-// written to disk as it arrives, which hides both behind the transfer on a fast link; any other
-// kind is read whole, then decoded against the running binary.
-func (s *Supervisor) UpdateFrom(p agentapi.UpdateParams, r io.Reader) (agentapi.UpdateResult, error) {
+// Update applies the patch read from r to the running binary, swaps the result in and restarts
+// the app. On any error before the swap, nothing has changed: the old binary keeps running. A raw
+// patch (the whole binary) is hashed and written to disk as it arrives, which hides both behind
+// the transfer on a fast link; any other kind is read whole, then decoded against the running
+// binary.
+func (s *Supervisor) Update(p agentapi.UpdateParams, r io.Reader) (agentapi.UpdateResult, error) {
 	s.swap.Lock()
 	defer s.swap.Unlock()
 	t0 := time.Now()
