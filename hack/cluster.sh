@@ -122,7 +122,7 @@ cmd_up() {
 		log "found a half-started or crashed cluster: cleaning it up first"
 		cmd_down
 	fi
-	apt_need containerd runc containernetworking-plugins iptables conntrack iproute2 etcd-server curl ca-certificates tzdata
+	apt_need containerd runc containernetworking-plugins iptables conntrack iproute2 etcd-server curl ca-certificates tzdata busybox-static tini
 	build_all
 	local t0=$SECONDS ip
 	ip=$(node_ip)

@@ -66,8 +66,10 @@ func pauseImage(args []string) error {
 	return tarball.WriteToFile(*out, ref, img)
 }
 
-// bases pushes the two base images the tests use: an empty scratch image, and a distroless-like
-// static image with a non-root user (uid 65532), CA certificates and tzdata.
+// bases pushes the base images the tests use: an empty scratch image; a distroless-like static
+// image with a non-root user (uid 65532), CA certificates and tzdata; and that image with a
+// shell and tini (Debian's static busybox and tini), like the alpine images teams wrap their
+// binaries in.
 func bases(args []string) error {
 	fs := flag.NewFlagSet("bases", flag.ExitOnError)
 	reg := fs.String("registry", "127.0.0.1:5000", "registry to push to")
@@ -101,7 +103,23 @@ func bases(args []string) error {
 	if err != nil {
 		return err
 	}
-	for tag, img := range map[string]v1.Image{"base-scratch": scratch, "base-nonroot": nonroot} {
+	var shell []image.File
+	for _, f := range []struct{ from, to string }{{"/bin/busybox", "bin/busybox"}, {"/bin/busybox", "bin/sh"}, {"/usr/bin/tini-static", "sbin/tini"}} {
+		b, err := os.ReadFile(f.from)
+		if err != nil {
+			return fmt.Errorf("%w (apt-get install busybox-static tini)", err)
+		}
+		shell = append(shell, image.File{Path: f.to, Mode: 0o755, Data: b})
+	}
+	sl, err := image.Layer(append([]image.File{{Path: "bin/", Mode: 0o755}, {Path: "sbin/", Mode: 0o755}}, shell...))
+	if err != nil {
+		return err
+	}
+	busybox, err := image.Append(nonroot, image.Config{Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin:/sbin"}}, sl)
+	if err != nil {
+		return err
+	}
+	for tag, img := range map[string]v1.Image{"base-scratch": scratch, "base-nonroot": nonroot, "base-busybox": busybox} {
 		d, err := image.Push(context.Background(), img, *reg+"/hotpod/"+tag, "latest")
 		if err != nil {
 			return err

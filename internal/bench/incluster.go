@@ -57,7 +57,7 @@ func (c Config) measureInCluster(ctx context.Context, w *workload, ns string) ([
 	if err != nil {
 		return nil, err
 	}
-	applied, err := c.Kube.Apply(ctx, ns, objs)
+	applied, err := c.Kube.ApplyObjects(ctx, ns, objs)
 	if err != nil {
 		return nil, err
 	}

@@ -235,7 +235,7 @@ func (c Config) measureImage(ctx context.Context, w *workload, ns, strategy stri
 		if err != nil {
 			return res, err
 		}
-		_, err = c.Kube.Apply(ctx, ns, objs)
+		_, err = c.Kube.ApplyObjects(ctx, ns, objs)
 		return res, err
 	}
 	if _, err := deploy(); err != nil {

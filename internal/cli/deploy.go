@@ -46,11 +46,11 @@ func runDeploy(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ns := *namespace
-	if ns == "" {
-		ns = k.Namespace
+	targets, err := k.Resolve(ctx, objs, namespaces(*namespace, k))
+	if err != nil {
+		return err
 	}
-	images := map[string]manifest.Built{}
+	images := map[string]string{}
 	if len(refs) > 0 {
 		platforms, err := k.Platforms(ctx)
 		if err != nil {
@@ -67,16 +67,19 @@ func runDeploy(ctx context.Context, env Env, args []string) error {
 			if err != nil {
 				return err
 			}
-			images[ref] = manifest.Built{Ref: built}
+			images[ref] = built
 			fmt.Fprintf(env.Stderr, "hotpod: pushed %s\n", built)
 		}
 	}
-	for _, o := range objs {
-		if err := manifest.Rewrite(o, manifest.Dev{Images: images}); err != nil {
+	for _, t := range targets {
+		if err := manifest.Resolve(t.Obj, images); err != nil {
 			return err
 		}
 	}
-	applied, err := k.Apply(ctx, ns, objs)
+	if err := k.Settle(ctx, targets); err != nil {
+		return err
+	}
+	applied, err := k.Apply(ctx, targets)
 	if err != nil {
 		return err
 	}
@@ -86,6 +89,6 @@ func runDeploy(ctx context.Context, env Env, args []string) error {
 	if err := k.WaitRollout(ctx, applied, *timeout, func(s string) { fmt.Fprintln(env.Stderr, "hotpod:", s) }); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "hotpod: deployed %d objects to namespace %s\n", len(applied), ns)
+	fmt.Fprintf(env.Stderr, "hotpod: deployed %d objects\n", len(applied))
 	return nil
 }

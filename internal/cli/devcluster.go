@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/hotpod/hotpod/internal/devloop"
 	"github.com/hotpod/hotpod/internal/kube"
@@ -72,9 +75,15 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	if err != nil {
 		return err
 	}
-	ns := f.namespace
-	if ns == "" {
-		ns = k.Namespace
+	// Everything that can be checked is checked before the first build: kinds, namespaces, -n.
+	targets, err := k.Resolve(ctx, objs, namespaces(f.namespace, k))
+	if err != nil {
+		return err
+	}
+	for _, spec := range f.forwards {
+		if _, _, err := session.ParseForward(spec); err != nil {
+			return err
+		}
 	}
 	platforms, err := k.Platforms(ctx)
 	if err != nil {
@@ -88,11 +97,11 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		return err
 	}
 	defer removeWork()
-	work := ib.WorkDir
 	sessionID, token := randomHex(4), randomHex(24)
 	dev := manifest.Dev{Session: sessionID, TokenSecret: "hotpod-" + sessionID, Images: map[string]manifest.Built{}}
 	loops := map[string]*devloop.Loop{}
 	watchers := map[string]*watch.Watcher{}
+	names := serviceNames(refs)
 	for _, ref := range refs {
 		rep.Infof("", "building ko://%s for %s/%s on %s", ref, platforms[0].OS, platforms[0].Architecture, f.baseImage)
 		t := time.Now()
@@ -100,63 +109,83 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		if err != nil {
 			return firstBuildFailed(err)
 		}
-		dev.Images[ref] = res.Built
+		key := manifest.KoPrefix + ref
+		dev.Images[key] = res.Built
 		// Watch from here on: an edit saved during the rollout is the next iteration.
 		w, err := watch.New(watchSet(res.Main), f.debounce)
 		if err != nil {
 			return err
 		}
 		go w.Run(ctx)
-		watchers[ref] = w
-		loop := &devloop.Loop{Service: res.Main.Name, Builder: res.Builder, Shipper: ship.New(method), Report: rep,
-			WorkDir: work, ReadyTimeout: f.readyTimeout}
-		loop.WatchSet = watchSetOf(env.Dir, ref, res.Builder)
-		loop.Init(res.Binary, time.Since(t), started)
-		loops[ref] = loop
-		rep.Infof(res.Main.Name, "pushed %s", res.Built.Ref)
-	}
-	secret := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1", "kind": "Secret",
-		"metadata":   map[string]any{"name": dev.TokenSecret, "labels": map[string]any{manifest.SessionKey: sessionID}},
-		"stringData": map[string]any{manifest.TokenKey: token},
-	}}
-	objs = append([]*manifest.Object{secret}, objs...)
-	for _, o := range objs {
-		if err := manifest.Rewrite(o, dev); err != nil {
+		watchers[key] = w
+		loop := &devloop.Loop{Service: names[ref], Builder: res.Builder, Shipper: ship.New(method), Report: rep,
+			WorkDir: filepath.Join(ib.WorkDir, strconv.Itoa(len(loops))), ReadyTimeout: f.readyTimeout}
+		if err := os.MkdirAll(loop.WorkDir, 0o700); err != nil {
 			return err
 		}
+		loop.WatchSet = watchSetOf(env.Dir, ref, res.Builder)
+		loop.Init(res.Binary, time.Since(t), started)
+		loops[key] = loop
+		rep.Infof(res.Main.Name, "pushed %s", res.Built.Ref)
 	}
-	applied, err := k.Apply(ctx, ns, objs)
+	podNamespaces := []string{}
+	for _, t := range targets {
+		if err := manifest.Rewrite(t.Obj, dev); err != nil {
+			return err
+		}
+		if hasAgents(t.Obj) && !slices.Contains(podNamespaces, t.Ref.Namespace) {
+			podNamespaces = append(podNamespaces, t.Ref.Namespace)
+		}
+	}
+	sess := &kube.DevSession{Client: k, ID: sessionID, Progress: func(s string) { rep.Infof("", "%s", s) }}
+	refsOf := func(ts []kube.Target) []kube.Applied {
+		out := make([]kube.Applied, len(ts))
+		for i, t := range ts {
+			out[i] = t.Ref
+		}
+		return out
+	}
+	var secrets []kube.Target
+	for _, ns := range podNamespaces {
+		ref := kube.Applied{GVR: schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, Kind: "Secret", Namespace: ns, Name: dev.TokenSecret}
+		secrets = append(secrets, kube.Target{Ref: ref})
+	}
+	all := kube.Order(append(secrets, targets...))
+	for i := range secrets {
+		secrets[i].Obj = sess.Secret(secrets[i].Ref.Namespace, dev.TokenSecret, token, refsOf(all))
+	}
+	all = kube.Order(append(secrets, targets...))
 	defer func() {
 		if f.keep {
-			rep.Infof("", "kept the %d objects this session applied (--keep)", len(applied))
+			rep.Infof("", "kept the session's objects in dev mode (--keep); the next hotpod dev on these manifests takes them over")
 			return
 		}
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		if err := k.Delete(cctx, applied, time.Minute); err != nil {
-			rep.Infof("", "cleanup: %v", err)
+		r, err := sess.Undo(cctx, 2*time.Minute)
+		if err != nil {
+			rep.Infof("", "cleanup: %s; not done: %v", r, err)
 			return
 		}
-		rep.Infof("", "deleted the %d objects this session applied", len(applied))
+		rep.Infof("", "cleanup: %s", r)
+		if len(r.Kept) > 0 {
+			rep.Infof("", "kept what this session created that holds data (%s): kubectl delete it when you no longer need it", strings.Join(r.Kept, ", "))
+		}
 	}()
-	if err != nil {
-		return err
-	}
-	rep.Infof("", "applied %d objects to namespace %s (session %s)", len(applied), ns, sessionID)
-	if err := k.WaitRollout(ctx, applied, f.rolloutTimeout, func(s string) { rep.Infof("", "%s", s) }); err != nil {
+	if err := sess.Apply(ctx, all); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	mgr := &session.Manager{Kube: k, Namespace: ns, Session: sessionID, Token: token, Loops: loops, Report: rep, Logs: logs}
+	go sess.Heartbeat(ctx)
+	rep.Infof("", "applied %d objects (session %s)", len(all), sessionID)
+	// The session follows the pods from their start, while they roll out: their logs, an app
+	// that crashes at start, a probe that fails, and an edit saved meanwhile all show at once.
+	mgr := &session.Manager{Kube: k, Namespaces: podNamespaces, Session: sessionID, Token: token, Loops: loops, Report: rep, Logs: logs}
 	go mgr.Run(ctx)
 	for _, spec := range f.forwards {
-		local, remote, err := session.ParseForward(spec)
-		if err != nil {
-			return err
-		}
+		local, remote, _ := session.ParseForward(spec) // checked before the build
 		addr, err := mgr.Forward(ctx, local, remote)
 		if err != nil {
 			return err
@@ -164,10 +193,22 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		rep.Infof("", "forwarding %s to port %d of the session's pods", addr, remote)
 	}
 	done := make(chan error, len(loops))
-	for ref, loop := range loops {
-		loop.Targets = func() []*devloop.Target { return mgr.Targets(ref) }
-		go func() { done <- loop.Run(ctx, watchers[ref]) }()
-		rep.Infof(loop.Service, "watching the sources: save a file to ship it, Ctrl-C to stop")
+	for key, loop := range loops {
+		loop.Targets = func() []*devloop.Target { return mgr.Targets(key) }
+		go func() { done <- loop.Run(ctx, watchers[key]) }()
+	}
+	err = k.Rollout(ctx, refsOf(all), kube.RolloutOptions{Timeout: f.rolloutTimeout, Since: started, CrashFails: true,
+		Progress: func(s string) { rep.Infof("", "%s", s) }})
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case err != nil && len(mgr.Pods()) == 0:
+		return err
+	case err != nil:
+		// The agents run: the app is what is not ready, and the next edit can fix it.
+		rep.Infof("", "%v; the session goes on: save a fix to ship it", err)
+	default:
+		rep.Infof("", "rolled out in %s: watching the sources: save a file to ship it, Ctrl-C to stop", time.Since(started).Round(100*time.Millisecond))
 	}
 	for range loops {
 		if err := <-done; err != nil {
@@ -175,6 +216,46 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		}
 	}
 	return nil
+}
+
+// serviceNames names each import path by its last element, or by as many of its last
+// elements as tell it from the others (a/cmd/server and b/cmd/server: a/cmd/server, b/cmd/server).
+func serviceNames(refs []string) map[string]string {
+	out := map[string]string{}
+	for n := 1; len(out) < len(refs); n++ {
+		count := map[string]int{}
+		suffix := func(ref string) string {
+			parts := strings.Split(ref, "/")
+			return strings.Join(parts[max(0, len(parts)-n):], "/")
+		}
+		for _, r := range refs {
+			count[suffix(r)]++
+		}
+		for _, r := range refs {
+			if _, done := out[r]; !done && (count[suffix(r)] == 1 || suffix(r) == r) {
+				out[r] = suffix(r)
+			}
+		}
+	}
+	return out
+}
+
+// namespaces is where objects without a namespace go: -n, else the kubeconfig context's.
+func namespaces(flag string, k *kube.Client) kube.Namespaces {
+	if flag != "" {
+		return kube.Namespaces{Default: flag, Explicit: true}
+	}
+	return kube.Namespaces{Default: k.Namespace}
+}
+
+// hasAgents says whether o has a pod template that runs an agent.
+func hasAgents(o *manifest.Object) bool {
+	for _, t := range manifest.PodTemplates(o) {
+		if ann, _ := t.Meta["annotations"].(map[string]any); ann[manifest.AgentsKey] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func randomHex(n int) string {

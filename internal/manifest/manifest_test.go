@@ -18,17 +18,23 @@ var dev = manifest.Dev{
 	Session:     "s1",
 	TokenSecret: "hotpod-s1",
 	Images: map[string]manifest.Built{
-		"github.com/hotpod/hotpod/examples/hello": {Ref: "127.0.0.1:5000/hello@sha256:1111", Name: "hello"},
-		"example.com/db/cmd/db":                   {Ref: "127.0.0.1:5000/db@sha256:2222", Name: "db"},
-		"example.com/agent":                       {Ref: "127.0.0.1:5000/agent@sha256:3333", Name: "agent"},
-		"example.com/svc/cmd/api":                 {Ref: "127.0.0.1:5000/api@sha256:4444", Name: "api"},
-		"example.com/svc/cmd/worker":              {Ref: "127.0.0.1:5000/worker@sha256:5555", Name: "worker"},
-		"example.com/svc/cmd/migrate":             {Ref: "127.0.0.1:5000/migrate@sha256:6666", Name: "migrate"},
+		"ko://github.com/hotpod/hotpod/examples/hello": {Ref: "127.0.0.1:5000/hello@sha256:1111", Name: "hello"},
+		"ko://example.com/db/cmd/db":                   {Ref: "127.0.0.1:5000/db@sha256:2222", Name: "db"},
+		"ko://example.com/agent":                       {Ref: "127.0.0.1:5000/agent@sha256:3333", Name: "agent"},
+		"ko://example.com/svc/cmd/api":                 {Ref: "127.0.0.1:5000/api@sha256:4444", Name: "api", KoData: "/var/run/ko"},
+		"ko://example.com/svc/cmd/worker":              {Ref: "127.0.0.1:5000/worker@sha256:5555", Name: "worker"},
+		"ko://example.com/svc/cmd/migrate":             {Ref: "127.0.0.1:5000/migrate@sha256:6666", Name: "migrate"},
+		"registry.example.com/shop/legacy": {Ref: "127.0.0.1:5000/legacy@sha256:7777", Name: "legacy", Service: "legacy",
+			Binary: "/usr/local/bin/legacy", Entrypoint: []string{"/usr/local/bin/legacy"}, Cmd: []string{"--config=/etc/legacy.yaml"},
+			Path: "/usr/local/bin:/usr/bin:/bin"},
 	},
 }
 
 func TestRewriteGolden(t *testing.T) {
-	inputs, _ := filepath.Glob("testdata/rewrite/*.yaml")
+	inputs, err := filepath.Glob("testdata/rewrite/*.yaml")
+	if err != nil || len(inputs) < 8 {
+		t.Fatalf("the rewrite's golden inputs: %d files (%v)", len(inputs), err)
+	}
 	for _, in := range inputs {
 		if strings.HasSuffix(in, ".golden.yaml") {
 			continue
@@ -64,9 +70,66 @@ func TestKoRefs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "example.com/agent github.com/hotpod/hotpod/examples/hello example.com/svc/cmd/migrate example.com/svc/cmd/api example.com/svc/cmd/worker example.com/db/cmd/db"
+	want := "example.com/agent github.com/hotpod/hotpod/examples/hello example.com/svc/cmd/worker example.com/svc/cmd/api example.com/svc/cmd/migrate example.com/db/cmd/db"
 	if got := strings.Join(refs, " "); got != want {
 		t.Fatalf("refs\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestRewriteRefuses: shapes dev mode cannot handle are refused with the object, the reason
+// and the fix, before anything is applied.
+func TestRewriteRefuses(t *testing.T) {
+	pod := func(extra string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n" + extra
+	}
+	for _, tc := range []struct{ name, doc, want string }{
+		{"generateName", "apiVersion: batch/v1\nkind: Job\nmetadata: {generateName: migrate-}\nspec: {template: {spec: {restartPolicy: Never, containers: [{name: m, image: 'ko://example.com/svc/cmd/migrate'}]}}}\n",
+			"Job/migrate-*: hotpod dev needs a fixed metadata.name"},
+		{"script that hides the binary", pod("  containers: [{name: api, image: 'ko://example.com/svc/cmd/api', command: [/entrypoint.sh]}]\n"),
+			`Pod/p: container api: its command ["/entrypoint.sh"] never names the app's binary (/ko-app/api or api)`},
+		{"shell without the binary", pod("  containers: [{name: api, image: 'ko://example.com/svc/cmd/api', command: [sh, -c, 'exec /ko-app/apiserver']}]\n"),
+			"never names the app's binary"},
+		{"volume clash", pod("  volumes: [{name: hotpod-app-0, emptyDir: {}}]\n  containers: [{name: api, image: 'ko://example.com/svc/cmd/api'}]\n"),
+			"the pod already has a volume named hotpod-app-0: hotpod adds volumes named hotpod-*; rename yours"},
+		{"mount clash", pod("  containers: [{name: api, image: 'ko://example.com/svc/cmd/api', volumeMounts: [{name: x, mountPath: /hotpod/app}]}]\n"),
+			"it already mounts /hotpod/app"},
+		{"probe port", pod("  containers: [{name: api, image: 'ko://example.com/svc/cmd/api', readinessProbe: {httpGet: {port: web}}}]\n"),
+			"readinessProbe port web is neither a number nor the name of one of the container's ports"},
+		{"not built", pod("  containers: [{name: api, image: 'ko://example.com/other'}]\n"),
+			"ko://example.com/other was not built"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := mustRead(t, tc.doc)
+			err := manifest.Rewrite(objs[0], dev)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestAgentPortsAvoidThePods: an agent never takes a port the pod declares, and hostNetwork
+// pods get theirs from the node range.
+func TestAgentPortsAvoidThePods(t *testing.T) {
+	for _, tc := range []struct {
+		doc      string
+		min, max int
+		not      int
+	}{
+		{"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: 'ko://example.com/agent', ports: [{containerPort: 7878}, {containerPort: 7879}]}]}\n", 7880, 7880, 0},
+		{"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {hostNetwork: true, containers: [{name: a, image: 'ko://example.com/agent'}]}\n", 20000, 29999, 7878},
+	} {
+		o := mustRead(t, tc.doc)[0]
+		if err := manifest.Rewrite(o, dev); err != nil {
+			t.Fatal(err)
+		}
+		agents, err := manifest.Agents(o.GetAnnotations())
+		if err != nil || len(agents) != 1 {
+			t.Fatalf("agents %v %v", agents, err)
+		}
+		if p := agents[0].Port; p < tc.min || p > tc.max || p == tc.not {
+			t.Errorf("agent port %d, want %d..%d", p, tc.min, tc.max)
+		}
 	}
 }
 
@@ -87,7 +150,7 @@ func TestReadErrors(t *testing.T) {
 	if _, err := manifest.ReadPaths([]string{"testdata/none.yaml"}); err == nil {
 		t.Error("missing file accepted")
 	}
-	if _, err := manifest.KoRefs(mustRead(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: a, image: 'ko://'}]}\n")); err == nil {
+	if _, err := manifest.KoRefs(mustRead(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: a, image: 'ko://'}]}\n")); err == nil || !strings.Contains(err.Error(), "Pod/a") {
 		t.Error("empty ko:// accepted")
 	}
 }

@@ -33,7 +33,7 @@ func (m *Manager) Forward(ctx context.Context, local, remote int) (string, error
 		<-ctx.Done()
 		ln.Close()
 	}()
-	fw := &forwards{m: m, remote: remote, byPod: map[string]int{}}
+	fw := &forwards{m: m, remote: remote, byPod: map[Pod]int{}}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -50,7 +50,7 @@ type forwards struct {
 	m      *Manager
 	remote int
 	mu     sync.Mutex
-	byPod  map[string]int // pod → local port of its port-forward
+	byPod  map[Pod]int // pod → local port of its port-forward
 }
 
 func (f *forwards) handle(ctx context.Context, c net.Conn) {
@@ -74,13 +74,13 @@ func (f *forwards) handle(ctx context.Context, c net.Conn) {
 	}
 }
 
-func (f *forwards) port(ctx context.Context, pod string) (int, error) {
+func (f *forwards) port(ctx context.Context, pod Pod) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p, ok := f.byPod[pod]; ok {
 		return p, nil
 	}
-	p, done, err := f.m.Kube.PortForward(ctx, f.m.Namespace, pod, f.remote)
+	p, done, err := f.m.Kube.PortForward(ctx, pod.Namespace, pod.Name, f.remote)
 	if err != nil {
 		return 0, err
 	}
@@ -92,7 +92,7 @@ func (f *forwards) port(ctx context.Context, pod string) (int, error) {
 	return p, nil
 }
 
-func (f *forwards) forget(pod string) {
+func (f *forwards) forget(pod Pod) {
 	f.mu.Lock()
 	delete(f.byPod, pod)
 	f.mu.Unlock()

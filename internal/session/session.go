@@ -26,34 +26,39 @@ import (
 
 // Manager follows the pods of one session.
 type Manager struct {
-	Kube      *kube.Client
-	Namespace string
-	Session   string
-	Token     string
-	Loops     map[string]*devloop.Loop // by import path
+	Kube *kube.Client
+	// Namespaces are where the session's pods run: one informer each.
+	Namespaces []string
+	Session    string
+	Token      string
+	Loops      map[string]*devloop.Loop // by service (manifest.Agent.Service)
 	Report    *report.Reporter
 	// Logs receives every app's output, each line prefixed with its pod.
 	Logs io.Writer
 
 	mu      sync.Mutex
 	entries map[string]*entry // by pod UID/container
+	logs    map[string]bool   // log streams started, by pod UID/container/restart count
 }
 
 type entry struct {
-	target     *devloop.Target
-	importPath string
-	pod        string
-	cancel     context.CancelFunc
-	connected  bool
+	target    *devloop.Target
+	service   string
+	pod       Pod
+	cancel    context.CancelFunc
+	connected bool
 }
 
-// Targets lists the connected agents that run importPath, for its loop.
-func (m *Manager) Targets(importPath string) []*devloop.Target {
+// Pod names one pod of the session.
+type Pod struct{ Namespace, Name string }
+
+// Targets lists the connected agents that run service, for its loop.
+func (m *Manager) Targets(service string) []*devloop.Target {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []*devloop.Target
 	for _, e := range m.entries {
-		if e.importPath == importPath && e.connected {
+		if e.service == service && e.connected {
 			out = append(out, e.target)
 		}
 	}
@@ -61,19 +66,24 @@ func (m *Manager) Targets(importPath string) []*devloop.Target {
 	return out
 }
 
-// Pods lists the names of the pods with a connected agent.
-func (m *Manager) Pods() []string {
+// Pods lists the pods with a connected agent.
+func (m *Manager) Pods() []Pod {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	seen := map[string]bool{}
-	var out []string
+	seen := map[Pod]bool{}
+	var out []Pod
 	for _, e := range m.entries {
 		if e.connected && !seen[e.pod] {
 			seen[e.pod] = true
 			out = append(out, e.pod)
 		}
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
 	return out
 }
 
@@ -81,25 +91,32 @@ func (m *Manager) Pods() []string {
 func (m *Manager) Run(ctx context.Context) {
 	m.mu.Lock()
 	m.entries = map[string]*entry{}
+	m.logs = map[string]bool{}
 	m.mu.Unlock()
-	f := informers.NewSharedInformerFactoryWithOptions(m.Kube.Clientset, 0, informers.WithNamespace(m.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = manifest.SessionKey + "=" + m.Session }))
-	inf := f.Core().V1().Pods().Informer()
-	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { m.sync(ctx, o) },
-		UpdateFunc: func(_, o any) { m.sync(ctx, o) },
-		DeleteFunc: func(o any) {
-			if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
-				o = d.Obj
-			}
-			if p, ok := o.(*corev1.Pod); ok {
-				m.drop(p, nil)
-			}
-		},
-	})
-	f.Start(ctx.Done())
+	var factories []informers.SharedInformerFactory
+	for _, ns := range m.Namespaces {
+		f := informers.NewSharedInformerFactoryWithOptions(m.Kube.Clientset, 0, informers.WithNamespace(ns),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = manifest.SessionKey + "=" + m.Session }))
+		inf := f.Core().V1().Pods().Informer()
+		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { m.sync(ctx, o) },
+			UpdateFunc: func(_, o any) { m.sync(ctx, o) },
+			DeleteFunc: func(o any) {
+				if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+					o = d.Obj
+				}
+				if p, ok := o.(*corev1.Pod); ok {
+					m.drop(p, nil)
+				}
+			},
+		})
+		f.Start(ctx.Done())
+		factories = append(factories, f)
+	}
 	<-ctx.Done()
-	f.Shutdown()
+	for _, f := range factories {
+		f.Shutdown()
+	}
 	m.mu.Lock()
 	for k, e := range m.entries {
 		e.cancel()
@@ -128,6 +145,7 @@ func (m *Manager) sync(ctx context.Context, o any) {
 		}
 	}
 	m.drop(p, running)
+	m.followLogs(ctx, p, agents)
 	for _, a := range agents {
 		if !running[a.Container] {
 			continue
@@ -139,7 +157,7 @@ func (m *Manager) sync(ctx context.Context, o any) {
 			m.mu.Unlock()
 			continue
 		}
-		loop := m.Loops[a.ImportPath]
+		loop := m.Loops[a.Service]
 		if loop == nil {
 			m.mu.Unlock()
 			continue
@@ -149,10 +167,49 @@ func (m *Manager) sync(ctx context.Context, o any) {
 			name += "/" + a.Container
 		}
 		cctx, cancel := context.WithCancel(ctx)
-		e := &entry{importPath: a.ImportPath, pod: p.Name, cancel: cancel}
+		e := &entry{service: a.Service, pod: Pod{p.Namespace, p.Name}, cancel: cancel}
 		m.entries[key] = e
 		m.mu.Unlock()
-		go m.connect(cctx, e, key, p.Name, name, a, loop)
+		go m.connect(cctx, e, name, a, loop)
+	}
+}
+
+// followLogs streams the output of each agent's container from its start (through the API, so
+// the first lines and the agent's own complaints are not missed), once per container run.
+func (m *Manager) followLogs(ctx context.Context, p *corev1.Pod, agents []manifest.Agent) {
+	if m.Logs == nil || p.DeletionTimestamp != nil {
+		return
+	}
+	for _, st := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if st.State.Running == nil && st.State.Terminated == nil {
+			continue
+		}
+		name := ""
+		for _, a := range agents {
+			if a.Container == st.Name {
+				name = p.Name
+				if len(agents) > 1 {
+					name += "/" + a.Container
+				}
+			}
+		}
+		key := fmt.Sprintf("%s/%s/%d", p.UID, st.Name, st.RestartCount)
+		m.mu.Lock()
+		started := m.logs[key]
+		m.logs[key] = true
+		m.mu.Unlock()
+		if name == "" || started {
+			continue
+		}
+		req := m.Kube.Clientset.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: st.Name, Follow: true})
+		go func() {
+			r, err := req.Stream(ctx)
+			if err != nil {
+				return
+			}
+			defer r.Close()
+			_, _ = io.Copy(report.NewPrefixWriter(m.Logs, name), r)
+		}()
 	}
 }
 
@@ -171,9 +228,9 @@ func (m *Manager) drop(p *corev1.Pod, running map[string]bool) {
 
 // connect keeps a port-forward to one agent, reconnecting while the entry lives (a restarted
 // container, an apiserver restart).
-func (m *Manager) connect(ctx context.Context, e *entry, key, pod, name string, a manifest.Agent, loop *devloop.Loop) {
+func (m *Manager) connect(ctx context.Context, e *entry, name string, a manifest.Agent, loop *devloop.Loop) {
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		err := m.serve(ctx, e, pod, name, a, loop)
+		err := m.serve(ctx, e, name, a, loop)
 		m.mu.Lock()
 		e.connected = false
 		m.mu.Unlock()
@@ -190,10 +247,10 @@ func (m *Manager) connect(ctx context.Context, e *entry, key, pod, name string, 
 	}
 }
 
-func (m *Manager) serve(ctx context.Context, e *entry, pod, name string, a manifest.Agent, loop *devloop.Loop) error {
+func (m *Manager) serve(ctx context.Context, e *entry, name string, a manifest.Agent, loop *devloop.Loop) error {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	local, done, err := m.Kube.PortForward(fctx, m.Namespace, pod, a.Port)
+	local, done, err := m.Kube.PortForward(fctx, e.pod.Namespace, e.pod.Name, a.Port)
 	if err != nil {
 		return err
 	}
@@ -213,9 +270,6 @@ func (m *Manager) serve(ctx context.Context, e *entry, pod, name string, a manif
 	e.target, e.connected = t, true
 	m.mu.Unlock()
 	go loop.Follow(fctx, t)
-	if m.Logs != nil {
-		go func() { _ = client.Logs(fctx, report.NewPrefixWriter(m.Logs, name)) }()
-	}
 	loop.Join(fctx, t)
 	select {
 	case err := <-done:
