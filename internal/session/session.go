@@ -32,7 +32,7 @@ type Manager struct {
 	Session    string
 	Token      string
 	Loops      map[string]*devloop.Loop // by service (manifest.Agent.Service)
-	Report    *report.Reporter
+	Report     *report.Reporter
 	// Logs receives every app's output, each line prefixed with its pod.
 	Logs io.Writer
 

@@ -204,7 +204,9 @@ func TestDevCorpusLeavesClusterAsBefore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = dyn.Resource(crds).Delete(t.Context(), "widgets.shop.e2e.hotpod.dev", metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = dyn.Resource(crds).Delete(t.Context(), "widgets.shop.e2e.hotpod.dev", metav1.DeleteOptions{})
+	})
 
 	// What the team had before: their config (an older version), their volume, and the API
 	// deployed with `hotpod deploy` (its own image, command and liveness probe).
