@@ -86,7 +86,9 @@ func runDeploy(ctx context.Context, env Env, args []string) error {
 	for _, a := range applied {
 		fmt.Fprintf(env.Stdout, "applied %s\n", a)
 	}
-	if err := k.WaitRollout(ctx, applied, *timeout, func(s string) { fmt.Fprintln(env.Stderr, "hotpod:", s) }); err != nil {
+	// Without the agent a crashing app stays down: say so at once, with its last lines.
+	if err := k.Rollout(ctx, applied, kube.RolloutOptions{Timeout: *timeout, CrashFails: true,
+		Progress: func(s string) { fmt.Fprintln(env.Stderr, "hotpod:", s) }}); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "hotpod: deployed %d objects\n", len(applied))
