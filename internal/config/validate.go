@@ -183,7 +183,7 @@ func (c *Config) manifests() error {
 			}
 		}
 		if h.Release != "" && (len(h.Release) > 53 || !releaseName.MatchString(h.Release)) {
-			return c.errorf("manifests.helm.release", "%q: a release name is at most 53 lower-case letters, digits, - and .", h.Release)
+			return c.errorf("manifests.helm.release", "%q: a release name is at most 53 characters among lower-case letters, digits, - and dots", h.Release)
 		}
 		if h.Namespace != "" && !dns1123(h.Namespace, 63) {
 			return c.errorf("manifests.helm.namespace", "%q is not a namespace name (lower-case letters, digits and -)", h.Namespace)

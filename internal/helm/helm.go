@@ -79,7 +79,7 @@ func Render(ctx context.Context, o Options) ([]*manifest.Object, error) {
 		inst.ReleaseName = ch.Name()
 	}
 	if chartutil.ValidateReleaseName(inst.ReleaseName) != nil {
-		return nil, fmt.Errorf("helm release name %q: set release: to at most 53 lower-case letters, digits, - and .", inst.ReleaseName)
+		return nil, fmt.Errorf("helm release name %q: set release: to at most 53 characters among lower-case letters, digits, - and dots", inst.ReleaseName)
 	}
 	inst.Namespace = o.Namespace
 	if inst.Namespace == "" {
