@@ -7,17 +7,22 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -60,6 +65,9 @@ type Config struct {
 	Platform   v1.Platform
 	Entrypoint []string
 	Env        []string // added to the base's
+	// PathAppend is appended to the base's PATH (which it becomes when the base has none), as ko
+	// appends /ko-app.
+	PathAppend string
 	User       string
 	WorkingDir string
 }
@@ -81,6 +89,9 @@ func Append(base v1.Image, c Config, layers ...v1.Layer) (v1.Image, error) {
 	if c.Entrypoint != nil {
 		cf.Config.Entrypoint, cf.Config.Cmd = c.Entrypoint, nil
 	}
+	if c.PathAppend != "" {
+		cf.Config.Env = appendPath(cf.Config.Env, c.PathAppend)
+	}
 	cf.Config.Env = append(cf.Config.Env, c.Env...)
 	if c.User != "" {
 		cf.Config.User = c.User
@@ -89,6 +100,30 @@ func Append(base v1.Image, c Config, layers ...v1.Layer) (v1.Image, error) {
 		cf.Config.WorkingDir = c.WorkingDir
 	}
 	return mutate.ConfigFile(img, cf)
+}
+
+// appendPath appends dir to the PATH in env, or adds PATH=dir when env has none.
+func appendPath(env []string, dir string) []string {
+	for i, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			env[i] = "PATH=" + v + ":" + dir
+			if v == "" {
+				env[i] = "PATH=" + dir
+			}
+			return env
+		}
+	}
+	return append(env, "PATH="+dir)
+}
+
+// EnvValue returns the value of key in a config's KEY=VALUE environment.
+func EnvValue(env []string, key string) (string, bool) {
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, key+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // Scratch is the empty base image, with a PATH so exec into it finds programs.
@@ -101,25 +136,84 @@ func Base(ctx context.Context, ref string, p v1.Platform) (v1.Image, error) {
 	if ref == "scratch" {
 		return Scratch(p)
 	}
-	r, err := name.ParseReference(ref, options(ref)...)
+	img, err := Pull(ctx, ref, p)
 	if err != nil {
-		return nil, fmt.Errorf("base image %q: %w", ref, err)
-	}
-	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithPlatform(p))
-	if err != nil {
-		return nil, fmt.Errorf("fetch base image %s: %w", ref, err)
+		return nil, fmt.Errorf("base image: %w", err)
 	}
 	return img, nil
 }
 
+// Pull fetches ref from its registry: the image for platform p when ref is an index, else the
+// image itself, which must then be for p. Credentials come from the Docker config
+// (~/.docker/config.json and its helpers), as docker and ko find them. Its errors are one line
+// that names the image and what to do.
+func Pull(ctx context.Context, ref string, p v1.Platform) (v1.Image, error) {
+	r, err := name.ParseReference(ref, options(ref)...)
+	if err != nil {
+		return nil, fmt.Errorf("image %q is not a valid reference: %v", ref, err)
+	}
+	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithPlatform(p), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	if err != nil {
+		return nil, pullError(r, p, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, pullError(r, p, err)
+	}
+	if cf.Architecture != "" && (cf.OS != p.OS || cf.Architecture != p.Architecture) {
+		return nil, fmt.Errorf("image %s is for %s/%s, the nodes run %s/%s: build it for that platform too (docker buildx build --platform %s/%s)",
+			ref, cf.OS, cf.Architecture, p.OS, p.Architecture, p.OS, p.Architecture)
+	}
+	return img, nil
+}
+
+// pullError says in one line why ref could not be pulled and what fixes it.
+func pullError(r name.Reference, p v1.Platform, err error) error {
+	reg := r.Context().RegistryStr()
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch {
+		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden:
+			return fmt.Errorf("cannot pull %s: %s refused access: log in with docker login %s (hotpod uses your Docker credentials)", r, reg, reg)
+		case te.StatusCode == http.StatusNotFound || hasCode(te, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode):
+			return fmt.Errorf("cannot pull %s: %s has no such image: push it there first (your CI, or docker push), or fix the image in the manifest", r, reg)
+		}
+	}
+	if strings.Contains(err.Error(), "no child with platform") {
+		return fmt.Errorf("cannot pull %s: it has no image for %s: build it for the nodes' platform too", r, p)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("cannot pull %s: registry %s does not answer (%s): check the image's registry name and that the registry runs and is reachable", r, reg, oneLine(err.Error()))
+	}
+	return fmt.Errorf("cannot pull %s: %s", r, oneLine(err.Error()))
+}
+
+func hasCode(te *transport.Error, codes ...transport.ErrorCode) bool {
+	for _, d := range te.Errors {
+		for _, c := range codes {
+			if d.Code == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
 // Push writes img to repo (tagged tag) and returns its digest reference.
 func Push(ctx context.Context, img v1.Image, repo, tag string) (name.Digest, error) {
-	return push(ctx, repo, tag, img.Digest, func(t name.Tag) error { return remote.Write(t, img, remote.WithContext(ctx)) })
+	return push(ctx, repo, tag, img.Digest, func(t name.Tag) error {
+		return remote.Write(t, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	})
 }
 
 // PushIndex writes a multi-platform index to repo (tagged tag) and returns its digest reference.
 func PushIndex(ctx context.Context, idx v1.ImageIndex, repo, tag string) (name.Digest, error) {
-	return push(ctx, repo, tag, idx.Digest, func(t name.Tag) error { return remote.WriteIndex(t, idx, remote.WithContext(ctx)) })
+	return push(ctx, repo, tag, idx.Digest, func(t name.Tag) error {
+		return remote.WriteIndex(t, idx, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	})
 }
 
 func push(ctx context.Context, repo, tag string, digest func() (v1.Hash, error), write func(name.Tag) error) (name.Digest, error) {

@@ -1,0 +1,4 @@
+// The legacy service.
+package main
+
+func main() {}
