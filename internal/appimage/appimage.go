@@ -267,5 +267,11 @@ func (b *Builder) image(ctx context.Context, s Service, p v1.Platform) (v1.Image
 	res.Entrypoint, res.Cmd, res.Env, res.User, res.WorkingDir = c.Entrypoint, c.Cmd, c.Env, c.User, c.WorkingDir
 	res.PathEnv, _ = image.EnvValue(c.Env, "PATH")
 	res.Built.Name = path.Base(res.BinaryPath)
+	// What the dev-mode rewrite needs to know of the image.
+	res.Built.Binary, res.Built.Entrypoint, res.Built.Cmd = res.BinaryPath, c.Entrypoint, c.Cmd
+	res.Built.WorkingDir, res.Built.Path = c.WorkingDir, res.PathEnv
+	if res.KoData != "" {
+		res.Built.KoData = KoDataPath
+	}
 	return img, res, nil
 }
