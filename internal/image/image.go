@@ -107,7 +107,7 @@ func Base(ctx context.Context, ref string, p v1.Platform) (v1.Image, error) {
 	}
 	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithPlatform(p))
 	if err != nil {
-		return nil, fmt.Errorf("fetch base image %s: %w", ref, err)
+		return nil, fmt.Errorf("fetch base image %s: %w: pick one this machine can pull with --base-image: scratch (an empty image: enough for a static Go binary), or one in a registry you reach, such as a copy pushed to your --default-repo", ref, err)
 	}
 	return img, nil
 }
