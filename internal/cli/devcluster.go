@@ -6,14 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/hotpod/hotpod/internal/devloop"
-	"github.com/hotpod/hotpod/internal/kube"
 	"github.com/hotpod/hotpod/internal/manifest"
 	"github.com/hotpod/hotpod/internal/report"
 	"github.com/hotpod/hotpod/internal/session"
@@ -21,61 +18,28 @@ import (
 	"github.com/hotpod/hotpod/internal/watch"
 )
 
-// repeated is a flag that may be given more than once.
-type repeated []string
-
-func (r *repeated) String() string     { return strings.Join(*r, ",") }
-func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
-
-func defaultRepo() string {
-	if r := os.Getenv("HOTPOD_DEFAULT_REPO"); r != "" {
-		return r
-	}
-	return os.Getenv("KO_DOCKER_REPO")
-}
-
-// readManifests reads the -f files and -k kustomizations, and the ko:// import paths they name.
-func readManifests(files, kustomizations []string) ([]*manifest.Object, []string, error) {
-	objs, err := manifest.ReadPaths(files)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, dir := range kustomizations {
-		kobjs, err := manifest.Kustomize(dir)
-		if err != nil {
-			return nil, nil, err
-		}
-		objs = append(objs, kobjs...)
-	}
-	refs, err := manifest.KoRefs(objs)
-	return objs, refs, err
-}
-
 func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) error {
 	started := time.Now()
-	rep := report.New(env.Stdout, f.output == "json")
+	rep := report.New(env.Stdout, f.output.JSON())
 	logs := env.Stdout
 	if rep.JSON() {
 		logs = env.Stderr
 	}
-	objs, refs, err := readManifests(f.files, f.kustomize)
+	objs, refs, err := f.manifests.Read(env.Dir, env.Stdin)
 	if err != nil {
 		return err
 	}
 	if len(refs) == 0 {
 		return errors.New("the manifests use no ko:// image: write image: ko://<import path of your main package> where hotpod should build")
 	}
-	if f.repo == "" {
+	if f.image.Repo == "" {
 		return errors.New("no registry to push images to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO (the local test cluster's is 127.0.0.1:5000)")
 	}
-	k, err := kube.Load(ctx, f.kubeContext)
+	k, err := loadKube(ctx, &env, f.kube)
 	if err != nil {
 		return err
 	}
-	ns := f.namespace
-	if ns == "" {
-		ns = k.Namespace
-	}
+	ns := k.Namespace // -n, else the context's
 	platforms, err := k.Platforms(ctx)
 	if err != nil {
 		return err
@@ -83,7 +47,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	if len(platforms) > 1 {
 		return fmt.Errorf("the cluster's nodes run %d platforms (%v): hotpod dev swaps one binary per service; pin the workloads to one architecture with a nodeSelector and a cluster of one platform", len(platforms), platforms)
 	}
-	ib, removeWork, err := imageBuilder(env, "hotpod-dev", f.baseImage, f.repo, *f.build, platforms[0])
+	ib, removeWork, err := imageBuilder(env, "hotpod-dev", f.image.Base, f.image.Repo, f.build.Options, platforms[0])
 	if err != nil {
 		return err
 	}
@@ -94,7 +58,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	loops := map[string]*devloop.Loop{}
 	watchers := map[string]*watch.Watcher{}
 	for _, ref := range refs {
-		rep.Infof("", "building ko://%s for %s/%s on %s", ref, platforms[0].OS, platforms[0].Architecture, f.baseImage)
+		rep.Infof("", "building ko://%s for %s/%s on %s", ref, platforms[0].OS, platforms[0].Architecture, f.image.Base)
 		t := time.Now()
 		res, err := ib.Build(ctx, ref)
 		if err != nil {
@@ -152,16 +116,12 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	}
 	mgr := &session.Manager{Kube: k, Namespace: ns, Session: sessionID, Token: token, Loops: loops, Report: rep, Logs: logs}
 	go mgr.Run(ctx)
-	for _, spec := range f.forwards {
-		local, remote, err := session.ParseForward(spec)
+	for _, fw := range f.forwards {
+		addr, err := mgr.Forward(ctx, fw.Local, fw.Remote)
 		if err != nil {
 			return err
 		}
-		addr, err := mgr.Forward(ctx, local, remote)
-		if err != nil {
-			return err
-		}
-		rep.Infof("", "forwarding %s to port %d of the session's pods", addr, remote)
+		rep.Infof("", "forwarding %s to port %d of the session's pods", addr, fw.Remote)
 	}
 	done := make(chan error, len(loops))
 	for ref, loop := range loops {
