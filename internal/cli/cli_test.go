@@ -98,6 +98,7 @@ func TestUsageAndBadInput(t *testing.T) {
 		{[]string{"dev", "-f", "missing.yaml"}, 1, "missing.yaml"},
 		{[]string{"dev", "-f", "k8s", "./pkg"}, 2, "drop the PACKAGE"},
 		{[]string{"dev", "--local", "./a", "./b"}, 2, `unexpected argument "./b"`},
+		{[]string{"dev", "-f", "k8s", "--", "--app-flag"}, 2, "drop the PACKAGE and app arguments"},
 		{[]string{"build", "--platform", "linux", "--default-repo", "r"}, 2, `--platform "linux": want os/arch`},
 		{[]string{"build", "--platform", "linux/amd64,arm", "--default-repo", "r"}, 2, "arm: want os/arch"},
 		{[]string{"build"}, 1, "no registry"},

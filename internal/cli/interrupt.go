@@ -74,19 +74,30 @@ func (in *Interrupt) Watch(parent context.Context, sigs <-chan os.Signal, w io.W
 	}
 	ctx, cancel := context.WithCancelCause(parent)
 	done := make(chan struct{})
-	go func() {
+	// next waits for a signal; false once stopped, which wins over a signal pending with it.
+	next := func() bool {
 		select {
 		case <-sigs:
-			cancel(ErrInterrupted)
 		case <-done:
+			return false
+		}
+		select {
+		case <-done:
+			return false
+		default:
+			return true
+		}
+	}
+	go func() {
+		if !next() {
 			return
 		}
-		select {
-		case <-sigs:
-			in.force(w)
-			exit(ExitInterrupted)
-		case <-done:
+		cancel(ErrInterrupted)
+		if !next() {
+			return
 		}
+		in.force(w)
+		exit(ExitInterrupted)
 	}()
 	var once sync.Once
 	return ctx, func() {
