@@ -16,6 +16,11 @@ tools="${XDG_CACHE_HOME:-$HOME/.cache}/hotpod/tools/staticcheck-$STATICCHECK_VER
 if [[ ! -x "$tools/staticcheck" ]]; then
 	GOBIN="$tools" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi
+# Build outputs and data sets do not belong in git: no tracked file over 1 MB (the index, so a
+# staged one is caught before its commit).
+big=$(git ls-files -s | sed -E 's/^[0-7]+ ([0-9a-f]+) [0-9]+\t/\1 /' | git cat-file --batch-check='%(objectsize) %(rest)' |
+	awk '$1 ~ /^[0-9]+$/ && $1 > 1048576 { printf "  %s (%.1f MB)\n", substr($0, length($1) + 2), $1 / 1048576 }')
+[[ -z "$big" ]] || { printf 'tracked files over 1 MB (a build output? git rm --cached it and add it to .gitignore):\n%s\n' "$big"; exit 1; }
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 [[ -z "$unformatted" ]] || { echo "gofmt would change: $unformatted"; exit 1; }
 go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }

@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// ProtocolVersion numbers this contract (the /v1 paths and their documents); a change that an
+// older agent or CLI would misread takes the next number.
+const ProtocolVersion = 1
+
 // Paths of the agent's control API. Every request carries the session token.
 const (
 	PathStatus  = "/v1/status"  // GET: Status

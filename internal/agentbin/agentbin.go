@@ -10,13 +10,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 
 	"github.com/hotpod/hotpod"
+	"github.com/hotpod/hotpod/internal/build"
 	"github.com/hotpod/hotpod/internal/gopkg"
 )
 
@@ -80,12 +80,15 @@ func (c *Cache) Path(ctx context.Context, p Platform) (string, error) {
 		return "", fmt.Errorf("agent cache: %w", err)
 	}
 	tmp := out + ".tmp"
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, hotpod.AgentPackage)
+	cmd := build.Command(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, hotpod.AgentPackage)
 	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch, "GOWORK=off", "GOFLAGS=-mod=mod")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	if err := build.Run(cmd); err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
 		return "", fmt.Errorf("build the agent for %s: %v: %s", p, err, strings.TrimSpace(stderr.String()))
 	}
 	if err := os.Rename(tmp, out); err != nil {

@@ -175,12 +175,12 @@ func (c Config) runShaped(ctx context.Context, link Link, tmp string) ([]Record,
 	defer sl.close()
 	// KUBECONFIG is a colon-separated list: keep the link's colon out of the name.
 	kcfg := filepath.Join(tmp, "kubeconfig-"+strings.ReplaceAll(link.String(), ":", "-"))
-	if err := kube.WriteKubeconfig(c.Kube.Context, "https://"+net.JoinHostPort(hostAddr, apiPort), u.Hostname(), kcfg); err != nil {
+	if err := c.Kube.WriteKubeconfig("https://"+net.JoinHostPort(hostAddr, apiPort), u.Hostname(), kcfg); err != nil {
 		return nil, err
 	}
 	out := filepath.Join(tmp, "records-"+strings.ReplaceAll(link.String(), ":", "-")+".json")
 	args := []string{"netns", "exec", netnsName, c.Hotpod, "bench", "--inside-link", link.String(), "--json", out,
-		"-n", strconv.Itoa(c.Iterations), "--strategy", strings.Join(c.Strategies, ","),
+		"--edits", strconv.Itoa(c.Iterations), "--strategy", strings.Join(c.Strategies, ","),
 		"--default-repo", c.Repo, "--base-image", c.Base}
 	cmd := exec.CommandContext(ctx, "ip", append(args, workloads...)...)
 	cmd.Dir = c.RepoRoot

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hotpod/hotpod/examples"
 )
 
 // workload is a main package the bench edits and rebuilds, in a private copy (built-in
@@ -24,13 +26,14 @@ type workload struct {
 
 var calledLine = regexp.MustCompile(`time\.Unix\(0, [0-9]*\)`)
 
-// prepare makes a workload ready to edit: hello and seedapp are copied from the checkout's
-// examples (seedapp's ~50 MB blob generated), anything else is a directory with a main package.
+// prepare makes a workload ready to edit: hello and seedapp are written from the copies built
+// into hotpod (package examples; seedapp's ~50 MB blob generated), so they need no checkout;
+// anything else is a directory with a main package. repoRoot is not read for them.
 func prepare(ctx context.Context, name, repoRoot, tmp string) (*workload, error) {
 	switch name {
 	case "hello":
 		dir := filepath.Join(tmp, "hello")
-		if err := copyFiles(filepath.Join(repoRoot, "examples/hello"), dir, "main.go"); err != nil {
+		if err := writeSources(name, dir); err != nil {
 			return nil, err
 		}
 		if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/hello\n\ngo 1.24\n"), 0o644); err != nil {
@@ -39,7 +42,7 @@ func prepare(ctx context.Context, name, repoRoot, tmp string) (*workload, error)
 		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "example.com/hello")
 	case "seedapp":
 		dir := filepath.Join(tmp, "seedapp")
-		if err := copyFiles(filepath.Join(repoRoot, "examples/seedapp"), dir, "go.mod", "go.sum", "main.go", "blob/blob.go", "gen/main.go"); err != nil {
+		if err := writeSources(name, dir); err != nil {
 			return nil, err
 		}
 		gen := exec.CommandContext(ctx, "go", "run", "./gen")
@@ -102,13 +105,14 @@ func (w *workload) edit() (int64, error) {
 
 func (w *workload) restore() error { return os.WriteFile(w.file, w.original, 0o644) }
 
-func copyFiles(from, to string, names ...string) error {
-	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(from, n))
-		if err != nil {
-			return fmt.Errorf("%w (run hotpod bench in a checkout of hotpod for the built-in workloads)", err)
-		}
-		dst := filepath.Join(to, n)
+// writeSources writes the embedded sources of the built-in workload name into dir.
+func writeSources(name, dir string) error {
+	files, err := examples.Sources(name)
+	if err != nil {
+		return err
+	}
+	for n, b := range files {
+		dst := filepath.Join(dir, filepath.FromSlash(n))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}

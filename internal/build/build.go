@@ -1,5 +1,11 @@
 // Package build compiles the app with the developer's own go command and GOCACHE, for the
 // platform the app runs on.
+//
+// Cancelling a build (a newer edit, Ctrl-C) leaves nothing behind. The go command is interrupted
+// as a terminal's Ctrl-C would (SIGINT to its process group, its compilers included), not killed
+// alone with SIGKILL, which leaves the compilers running. And since go build handles no signal,
+// it cannot remove its work directory when one ends it: each go command gets a GOTMPDIR of its
+// own, which hotpod removes after it exits.
 package build
 
 import (
@@ -11,6 +17,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/hotpod/hotpod/internal/workdir"
 )
 
 // Options are the user's build settings.
@@ -67,13 +75,13 @@ func (b *Builder) Build(ctx context.Context, out string) (Result, error) {
 		args = append(args, "-tags", b.Options.Tags)
 	}
 	args = append(args, b.Package)
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := Command(ctx, "go", args...)
 	cmd.Dir = b.Dir
 	cmd.Env = append(os.Environ(), b.Env()...)
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
 	t := time.Now()
-	err := cmd.Run()
+	err := Run(cmd)
 	d := time.Since(t)
 	if ctx.Err() != nil {
 		return Result{}, ctx.Err()
@@ -83,16 +91,22 @@ func (b *Builder) Build(ctx context.Context, out string) (Result, error) {
 		if !errors.As(err, &ee) {
 			return Result{}, fmt.Errorf("run go build: %w (is the Go toolchain on PATH?)", err)
 		}
-		return Result{}, &Error{Output: strings.TrimRight(output.String(), "\n"), Err: err}
+		msg := strings.TrimRight(output.String(), "\n")
+		if strings.Contains(msg, "go.mod file not found") { // go's own advice (go help modules) is no help here
+			msg += fmt.Sprintf("\nno go.mod in %s or any directory above it: run hotpod in your module's directory", b.Dir)
+		}
+		return Result{}, &Error{Output: msg, Err: err}
 	}
 	if len(b.Options.PostBuild) > 0 {
-		post := exec.CommandContext(ctx, b.Options.PostBuild[0], append(b.Options.PostBuild[1:], out)...)
+		post := Command(ctx, b.Options.PostBuild[0], append(b.Options.PostBuild[1:], out)...)
 		post.Dir = b.Dir
-		if msg, err := post.CombinedOutput(); err != nil {
+		var msg bytes.Buffer
+		post.Stdout, post.Stderr = &msg, &msg
+		if err := Run(post); err != nil {
 			if ctx.Err() != nil {
 				return Result{}, ctx.Err()
 			}
-			return Result{}, &Error{Output: fmt.Sprintf("--post-build %s: %v\n%s", strings.Join(b.Options.PostBuild, " "), err, strings.TrimSpace(string(msg))), Err: err}
+			return Result{}, &Error{Output: fmt.Sprintf("--post-build %s: %v\n%s", strings.Join(b.Options.PostBuild, " "), err, strings.TrimSpace(msg.String())), Err: err}
 		}
 		d = time.Since(t)
 	}
@@ -115,4 +129,49 @@ func (b *Builder) Env() []string {
 		env = append(env, "GOARCH="+b.Options.GOARCH)
 	}
 	return append(env, b.Options.Env...)
+}
+
+// WaitDelay is how long a cancelled command may take to exit after SIGINT before it is killed.
+const WaitDelay = 10 * time.Second
+
+// Command is exec.CommandContext for the go command, or a tool run beside it (a --post-build
+// command), that cancelling ctx must stop without leaving anything behind: it runs in a process
+// group of its own, which cancellation interrupts (SIGINT) and, after WaitDelay, kills. Run it
+// with Run.
+func Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	ownGroup(cmd)
+	cmd.WaitDelay = WaitDelay
+	return cmd
+}
+
+// Run runs cmd, made by Command, with a GOTMPDIR of its own, removed once cmd has exited
+// however it ended, and kills what is left of its process group if cmd had to be killed.
+func Run(cmd *exec.Cmd) error {
+	tmp, remove, err := goTmpDir()
+	if err != nil {
+		return err
+	}
+	defer remove()
+	cmd.Env = append(cmd.Environ(), "GOTMPDIR="+tmp)
+	err = cmd.Run()
+	reap(cmd)
+	return err
+}
+
+// goTmpDir makes a directory for one go command's work directory: under the user's GOTMPDIR
+// when set, else a hotpod work directory (which the next hotpod sweeps if this one is killed).
+func goTmpDir() (string, func(), error) {
+	if user := os.Getenv("GOTMPDIR"); user != "" {
+		dir, err := os.MkdirTemp(user, "hotpod-go-")
+		if err != nil {
+			return "", nil, fmt.Errorf("GOTMPDIR: %w", err)
+		}
+		return dir, func() { os.RemoveAll(dir) }, nil
+	}
+	dir, err := workdir.New("hotpod-go")
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, func() { workdir.Remove(dir) }, nil //nolint:errcheck // best effort
 }

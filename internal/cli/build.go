@@ -4,63 +4,67 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
 
 	"github.com/hotpod/hotpod/internal/agentbin"
 	"github.com/hotpod/hotpod/internal/appimage"
 	"github.com/hotpod/hotpod/internal/build"
-	"github.com/hotpod/hotpod/internal/kube"
 	"github.com/hotpod/hotpod/internal/workdir"
 )
 
-func runBuild(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "build", "build [flags] [PACKAGE]\n\n"+
-		"Builds the image hotpod deploys for PACKAGE (default \".\"): the base image, the agent at\n"+
-		"/hotpod/agent and the app at /ko-app/<name> (its entrypoint), pushes it, and prints its digest\n"+
-		"reference. The platform is read from the cluster's nodes (an image index when they differ)\n"+
-		"unless --platform names it.")
-	repo := fs.String("default-repo", defaultRepo(), "registry repository (env HOTPOD_DEFAULT_REPO, then KO_DOCKER_REPO)")
-	base := fs.String("base-image", "gcr.io/distroless/static:nonroot", "base image, or scratch for an empty one")
-	platform := fs.String("platform", "", "os/arch[,os/arch...] (default: the cluster nodes')")
-	kubeContext := fs.String("context", "", "kubeconfig context to read node platforms from")
-	opts := buildFlags(fs)
-	pos, _, err := parse(fs, args)
-	if err != nil {
-		return err
+func newBuildCommand(env *Env) *cobra.Command {
+	var (
+		image  ImageFlags
+		kf     KubeFlags
+		bflags BuildFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "build [PACKAGE]",
+		Short: "build and push the image hotpod deploys for a main package",
+		Long: `Builds the image hotpod deploys for PACKAGE (default "."): the base image, the agent at
+/hotpod/agent and the app at /ko-app/<name> (its entrypoint), pushes it, and prints its digest
+reference. The platform is read from the cluster's nodes (an image index when they differ)
+unless --platform names it.`,
+		Example: `  hotpod build ./cmd/api --default-repo 127.0.0.1:5000
+  hotpod build --platform linux/amd64,linux/arm64 --base-image scratch`,
+		Args: maxArgs(1, "give at most one PACKAGE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if image.Repo == "" {
+				return errors.New("no registry to push to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO")
+			}
+			platforms := image.Platforms
+			if len(platforms) == 0 {
+				k, err := loadKube(ctx, env, kf)
+				if err != nil {
+					return fmt.Errorf("%w (or name the platform with --platform linux/amd64)", err)
+				}
+				if platforms, err = k.Platforms(ctx); err != nil {
+					return err
+				}
+			}
+			b, done, err := imageBuilder(*env, "hotpod-build", image.Base, image.Repo, bflags.Options, platforms[0])
+			if err != nil {
+				return err
+			}
+			defer done()
+			ref, err := buildFor(ctx, b, onePackage(args), platforms)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout, ref)
+			return nil
+		},
 	}
-	pkg, err := onePackage(fs, pos)
-	if err != nil {
-		return err
-	}
-	if *repo == "" {
-		return errors.New("no registry to push to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO")
-	}
-	platforms, err := parsePlatforms(*platform)
-	if err != nil {
-		return err
-	}
-	if len(platforms) == 0 {
-		k, err := kube.Load(ctx, *kubeContext)
-		if err != nil {
-			return fmt.Errorf("%w (or name the platform with --platform linux/amd64)", err)
-		}
-		if platforms, err = k.Platforms(ctx); err != nil {
-			return err
-		}
-	}
-	b, done, err := imageBuilder(env, "hotpod-build", *base, *repo, *opts, platforms[0])
-	if err != nil {
-		return err
-	}
-	defer done()
-	ref, err := buildFor(ctx, b, pkg, platforms)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, ref)
-	return nil
+	fs := cmd.Flags()
+	fs.SortFlags = false
+	image.AddFlags(fs)
+	image.AddPlatformFlag(fs)
+	kf.addClusterFlags(fs)
+	bflags.AddFlags(fs)
+	return cmd
 }
 
 // imageBuilder is a command's image builder for the module in env.Dir: the agent cache and a work
@@ -76,7 +80,11 @@ func imageBuilder(env Env, command, base, repo string, opts build.Options, p v1.
 	}
 	b = &appimage.Builder{Dir: env.Dir, Base: base, Repo: repo, Agents: &agentbin.Cache{Dir: cacheDir},
 		Options: opts, Platform: p, WorkDir: work}
-	return b, func() { workdir.Remove(work) }, nil //nolint:errcheck // best effort
+	left := env.Interrupt.Leave(fmt.Sprintf("work directories under %s (the next hotpod removes them)", workdir.Root()))
+	return b, func() {
+		workdir.Remove(work) //nolint:errcheck // best effort
+		left()
+	}, nil
 }
 
 // buildFor builds and pushes pkg's image for platforms: one image, or an index of several.
@@ -89,20 +97,4 @@ func buildFor(ctx context.Context, b *appimage.Builder, pkg string, platforms []
 		return "", firstBuildFailed(err)
 	}
 	return res.Built.Ref, nil
-}
-
-// parsePlatforms reads "linux/amd64,linux/arm64".
-func parsePlatforms(s string) ([]v1.Platform, error) {
-	var out []v1.Platform
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
-		pl, err := v1.ParsePlatform(p)
-		if err != nil || pl.OS == "" || pl.Architecture == "" {
-			return nil, fmt.Errorf("--platform %q: want os/arch, e.g. linux/amd64", p)
-		}
-		out = append(out, *pl)
-	}
-	return out, nil
 }

@@ -1,154 +1,243 @@
 // Package cli holds hotpod's commands: flags and wiring; the work is done in the other packages.
+//
+// The commands follow kubectl's conventions (cobra and pflag): the same flag means the same in
+// every command (the flag groups of flags.go), help goes to stdout, a usage error is one line and
+// exit code 2, an interrupted command says so and exits 130.
 package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
+
+	"github.com/hotpod/hotpod/internal/agentapi"
 	"github.com/hotpod/hotpod/internal/build"
+	"github.com/hotpod/hotpod/internal/kube"
 )
 
 // Env is what a command may touch of the outside world.
 type Env struct {
+	Stdin          io.Reader // manifests given as -f -
 	Stdout, Stderr io.Writer
 	Dir            string // the working directory
+	// Interrupt is where a command registers what a forced exit (a second Ctrl-C) would leave
+	// behind; nil registers nothing.
+	Interrupt *Interrupt
 }
 
-type command struct {
-	name, summary string
-	run           func(ctx context.Context, env Env, args []string) error
+// Exit codes.
+const (
+	exitError = 1
+	exitUsage = 2
+)
+
+// usageError is a command line hotpod cannot run: an unknown flag or command, a bad flag value,
+// flags that exclude each other. Nothing was done.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
 }
 
-func commands() []command {
-	return []command{
-		{"dev", "watch, build and hot-swap the app on every edit", runDev},
-		{"build", "build and push the image hotpod deploys for a main package", runBuild},
-		{"deploy", "build the ko:// images of manifests and apply them once, without the agent", runDeploy},
-		{"bench", "measure edit→ready on the cluster: hotpod against rebuilding the image and the other ways", runBench},
-		{"version", "print hotpod's version", runVersion},
-	}
-}
-
-// errUsage marks an error the command already explained with its usage.
-var errUsage = errors.New("usage")
+// errHelpShown ends a command whose help was printed as its answer to a wrong command line.
+var errHelpShown = errors.New("help shown")
 
 // Main runs the command named by args and returns the process exit code.
 func Main(ctx context.Context, env Env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(env.Stdout)
-		if len(args) == 0 {
-			return 2
-		}
+	root := newRoot(&env)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	return exitCode(ctx, env, cmd, err)
+}
+
+func exitCode(ctx context.Context, env Env, cmd *cobra.Command, err error) int {
+	if err == nil {
 		return 0
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			err := c.run(ctx, env, args[1:])
-			switch {
-			case err == nil, errors.Is(err, flag.ErrHelp):
-				return 0
-			case errors.Is(err, errUsage):
-				return 2
-			}
-			fmt.Fprintf(env.Stderr, "hotpod %s: %v\n", c.name, err)
-			return 1
-		}
+	path := "hotpod"
+	if cmd != nil {
+		path = cmd.CommandPath()
 	}
-	fmt.Fprintf(env.Stderr, "hotpod: unknown command %q: run 'hotpod --help' for the list\n", args[0])
-	return 2
+	var ue usageError
+	switch {
+	case interrupted(ctx):
+		// What failed because of the interruption says "context canceled": not news.
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, ErrInterrupted) && !strings.Contains(err.Error(), context.Canceled.Error()) {
+			fmt.Fprintf(env.Stderr, "%s: %v\n", path, err)
+		}
+		fmt.Fprintf(env.Stderr, "%s: interrupted\n", path)
+		return ExitInterrupted
+	case errors.Is(err, errHelpShown):
+		return exitUsage
+	case errors.As(err, &ue):
+		fmt.Fprintf(env.Stderr, "%s: %v\nSee '%s --help'.\n", path, err, path)
+		return exitUsage
+	}
+	fmt.Fprintf(env.Stderr, "%s: %v\n", path, err)
+	return exitError
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `hotpod makes the edit → running loop of a Go service as fast as local development: it
+func newRoot(env *Env) *cobra.Command {
+	var verbosity int
+	root := &cobra.Command{
+		Use:   "hotpod",
+		Short: "the edit → running loop of a Go service on Kubernetes, as fast as local development",
+		Long: `hotpod makes the edit → running loop of a Go service as fast as local development: it
 watches the sources, builds the binary, ships only what changed into the running containers,
-and restarts the process in place.
-
-Usage: hotpod COMMAND [flags]
-
-Commands:
-`)
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
-	}
-	fmt.Fprint(w, "\nRun 'hotpod COMMAND --help' for a command's flags.\n")
-}
-
-func newFlagSet(env Env, name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet("hotpod "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: hotpod %s\n\n", synopsis)
-		fmt.Fprintln(env.Stderr, "Flags:")
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses flags that may come before or after the positional arguments; everything after
-// "--" is returned as rest.
-func parse(fs *flag.FlagSet, args []string) (pos, rest []string, err error) {
-	for i, a := range args {
-		if a == "--" {
-			args, rest = args[:i], args[i+1:]
-			break
-		}
-	}
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, nil, err
+and restarts the process in place.`,
+		Args: cobra.ArbitraryArgs, // unknown commands are reported by RunE, as usage errors
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				cmd.SetOut(env.Stdout)
+				_ = cmd.Help()
+				return errHelpShown
 			}
-			return nil, nil, errUsage
+			msg := fmt.Sprintf("unknown command %q", args[0])
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
+			}
+			return usageError{errors.New(msg)}
+		},
+		PersistentPreRun:           func(*cobra.Command, []string) { setVerbosity(env.Stderr, verbosity) },
+		SilenceErrors:              true, // exitCode prints them
+		SilenceUsage:               true, // a usage error is one line, not the whole help
+		SuggestionsMinimumDistance: 2,
+	}
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr) // cobra writes only errors there: help and usage go to stdout
+	root.SetFlagErrorFunc(flagError)
+	root.PersistentFlags().IntVarP(&verbosity, "v", "v", 0, "log verbosity of the Kubernetes client on stderr, as kubectl -v (0: none)")
+	root.AddCommand(newDevCommand(env), newBuildCommand(env), newDeployCommand(env), newBenchCommand(env), newVersionCommand(env))
+	return root
+}
+
+// flagError turns pflag's parse errors into usage errors: "--output "yaml": want text or json".
+func flagError(_ *cobra.Command, err error) error {
+	var bad *pflag.InvalidValueError
+	if errors.As(err, &bad) {
+		f := bad.GetFlag()
+		cause := errors.Unwrap(bad)
+		if cause == nil {
+			cause = err
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, rest, nil
+		// Parsers that name their flag already (ship.ParseMethod...) are not prefixed twice.
+		if strings.HasPrefix(cause.Error(), "--"+f.Name) {
+			return usageError{cause}
 		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		return usageErrorf("--%s %q: %v", f.Name, bad.GetValue(), cause)
+	}
+	return usageError{err}
+}
+
+// setVerbosity sends client-go's klog output to w at level v, or nowhere at 0: among others
+// client-go logs one line per connection a port-forward could not make while the app restarts,
+// expected here, and hotpod reports the failures that matter.
+func setVerbosity(w io.Writer, v int) {
+	if v <= 0 {
+		klog.SetLogger(logr.Discard())
+		return
+	}
+	klog.ClearLogger()
+	var fs flag.FlagSet
+	klog.InitFlags(&fs)
+	for name, value := range map[string]string{"v": strconv.Itoa(v), "logtostderr": "false", "alsologtostderr": "false", "stderrthreshold": "FATAL"} {
+		_ = fs.Set(name, value)
+	}
+	klog.SetOutput(w)
+}
+
+// args checks the positional arguments: a wrong count is a usage error.
+func maxArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if dash := cmd.ArgsLenAtDash(); dash >= 0 {
+			args = args[:dash]
+		}
+		if len(args) > n {
+			if n == 0 {
+				return usageErrorf("unexpected argument %q: %s", args[0], what)
+			}
+			return usageErrorf("unexpected argument %q: %s", args[n], what)
+		}
+		return nil
 	}
 }
 
-func runVersion(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "version", "version")
-	if _, _, err := parse(fs, args); err != nil {
-		return err
+// splitDash splits a command's arguments at "--": before it the command's, after it the app's.
+func splitDash(cmd *cobra.Command, args []string) (pos, rest []string) {
+	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
+		return args[:dash], args[dash:]
 	}
-	fmt.Fprintln(env.Stdout, "hotpod", Version())
-	return nil
+	return args, nil
 }
 
-// Version is the module version hotpod was built from ("(devel)" from a checkout).
+// onePackage is the optional PACKAGE argument of a command ("." when absent).
+func onePackage(pos []string) string {
+	if len(pos) == 0 {
+		return "."
+	}
+	return pos[0]
+}
+
+func newVersionCommand(env *Env) *cobra.Command {
+	var out OutputFlags
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "print hotpod's version, its Go version and the agent protocol it speaks",
+		Args:  maxArgs(0, "version takes none"),
+		RunE: func(*cobra.Command, []string) error {
+			v := versionInfo{Version: Version(), Go: runtime.Version(), Protocol: agentapi.ProtocolVersion}
+			if out.JSON() {
+				return json.NewEncoder(env.Stdout).Encode(v)
+			}
+			fmt.Fprintf(env.Stdout, "hotpod %s\ngo %s\nagent protocol %d\n", v.Version, v.Go, v.Protocol)
+			return nil
+		},
+	}
+	out.AddFlags(cmd.Flags())
+	return cmd
+}
+
+type versionInfo struct {
+	Version  string `json:"version"`
+	Go       string `json:"go"`
+	Protocol int    `json:"agentProtocol"`
+}
+
+// Version is the module version hotpod was built from ("(devel)" from a checkout), with the VCS
+// revision when the build recorded it.
 func Version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
 	}
 	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
 	for _, s := range bi.Settings {
 		if s.Key == "vcs.revision" {
 			v += " " + strings.TrimSpace(s.Value)
 		}
 	}
 	return v
-}
-
-// buildFlags registers the go build flags every building command takes.
-func buildFlags(fs *flag.FlagSet) *build.Options {
-	o := &build.Options{}
-	fs.StringVar(&o.LDFlags, "ldflags", "-s -w", "go build -ldflags; the default drops symbols and DWARF, the linker's biggest cost")
-	fs.StringVar(&o.GCFlags, "gcflags", "", "go build -gcflags")
-	fs.StringVar(&o.Tags, "tags", "", "go build -tags")
-	fs.Func("post-build", "a command run on each built binary, its path appended, before it ships (e.g. \"upx -q -1\"); its time counts as build time", func(s string) error {
-		o.PostBuild = strings.Fields(s)
-		return nil
-	})
-	return o
 }
 
 // firstBuildFailed turns a failed first build into the compiler's messages and what to do.
@@ -160,14 +249,32 @@ func firstBuildFailed(err error) error {
 	return err
 }
 
-// onePackage is the optional PACKAGE argument of a command ("." when absent).
-func onePackage(fs *flag.FlagSet, pos []string) (string, error) {
-	switch len(pos) {
-	case 0:
-		return ".", nil
-	case 1:
-		return pos[0], nil
+// loadKube is kube.Load with the hint for hotpod's own test cluster, inside a checkout of
+// hotpod, where hack/cluster.sh exists.
+func loadKube(ctx context.Context, env *Env, f KubeFlags) (*kube.Client, error) {
+	k, err := kube.Load(ctx, f.Selector)
+	if errors.Is(err, kube.ErrNoCluster) {
+		if root, ok := hotpodCheckout(env.Dir); ok {
+			return nil, fmt.Errorf("%w (for hotpod's local test cluster: %s up)", err, filepath.Join(root, "hack", "cluster.sh"))
+		}
 	}
-	fs.Usage()
-	return "", errUsage
+	return k, err
+}
+
+// hotpodCheckout finds the checkout of hotpod dir is in: the module root whose go.mod declares
+// module github.com/hotpod/hotpod.
+func hotpodCheckout(dir string) (string, bool) {
+	for d := dir; ; d = filepath.Dir(d) {
+		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+					return d, strings.Trim(f[1], `"`) == "github.com/hotpod/hotpod"
+				}
+			}
+			return "", false
+		}
+		if filepath.Dir(d) == d {
+			return "", false
+		}
+	}
 }

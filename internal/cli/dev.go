@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"path/filepath"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/hotpod/hotpod/internal/agentbin"
 	"github.com/hotpod/hotpod/internal/build"
@@ -20,85 +22,81 @@ import (
 type devFlags struct {
 	local        bool
 	ready        string
-	output       string
+	output       OutputFlags
 	ship         string
-	build        *build.Options
+	build        BuildFlags
 	debounce     time.Duration
 	readyTimeout time.Duration
 	grace        time.Duration
 
-	files          repeated
-	kustomize      repeated
-	namespace      string
-	kubeContext    string
-	repo           string
-	baseImage      string
+	manifests      ManifestFlags
+	kube           KubeFlags
+	image          ImageFlags
 	keep           bool
-	forwards       repeated
+	forwards       []forward
 	rolloutTimeout time.Duration
 }
 
-func runDev(ctx context.Context, env Env, args []string) error {
+func newDevCommand(env *Env) *cobra.Command {
 	var f devFlags
-	fs := newFlagSet(env, "dev", "dev -f MANIFESTS | -k KUSTOMIZATION [flags]\n       hotpod dev --local [flags] [PACKAGE] [-- APP ARGS...]\n\n"+
-		"With -f: builds every ko://<import path> image of the manifests once (base + agent + app),\n"+
-		"applies the manifests with the containers under the agent, and on every saved edit rebuilds\n"+
-		"the binary and swaps it into every pod at once. Ctrl-C deletes what it applied.\n"+
-		"With --local: runs PACKAGE (default \".\") as a local process under the agent.\n"+
-		"Each iteration prints its phases and the edit→ready total.")
+	cmd := &cobra.Command{
+		Use:   "dev -f MANIFESTS | -k KUSTOMIZATION | --local [PACKAGE] [-- APP ARGS...]",
+		Short: "watch, build and hot-swap the app on every edit",
+		Long: `With -f or -k: builds every ko://<import path> image of the manifests once (base + agent +
+app), applies the manifests with the containers under the agent, and on every saved edit rebuilds
+the binary and swaps it into every pod at once. Ctrl-C deletes what it applied.
+With --local: runs PACKAGE (default ".") as a local process under the agent.
+Each iteration prints its phases and the edit→ready total.`,
+		Example: `  hotpod dev -f k8s/ --default-repo 127.0.0.1:5000
+  hotpod dev -k overlays/dev -n team-a --port-forward 8080:8080
+  hotpod dev --local ./cmd/api -- --listen :8080`,
+		Args: maxArgs(1, "give at most one PACKAGE; the app's arguments go after --"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pos, appArgs := splitDash(cmd, args)
+			method, err := ship.ParseMethod(f.ship)
+			if err != nil {
+				return usageError{err}
+			}
+			switch {
+			case f.local && !f.manifests.Empty():
+				return usageErrorf("--local and -f/-k exclude each other: --local runs the app here, -f and -k in the cluster")
+			case f.local:
+				return devLocal(cmd.Context(), *env, f, onePackage(pos), appArgs, method)
+			case f.manifests.Empty():
+				return usageErrorf("nothing to run: give manifests with -f k8s/ or -k overlay/ (cluster), or --local")
+			case len(pos) > 0 || len(appArgs) > 0:
+				return usageErrorf("with -f the manifests say what runs: drop the PACKAGE and app arguments")
+			}
+			return devCluster(cmd.Context(), *env, f, method)
+		},
+	}
+	fs := cmd.Flags()
+	fs.SortFlags = false
 	fs.BoolVar(&f.local, "local", false, "run the app as a local process under the agent (no cluster)")
-	fs.Var(&f.files, "f", "manifest file or directory (repeatable)")
-	fs.Var(&f.kustomize, "k", "kustomize directory (repeatable)")
-	fs.StringVar(&f.namespace, "n", "", "namespace (default: the kubeconfig context's)")
-	fs.StringVar(&f.kubeContext, "context", "", "kubeconfig context (default: the current one)")
-	fs.StringVar(&f.repo, "default-repo", defaultRepo(), "registry repository for built images (env HOTPOD_DEFAULT_REPO, then KO_DOCKER_REPO)")
-	fs.StringVar(&f.baseImage, "base-image", "gcr.io/distroless/static:nonroot", "base image, or scratch for an empty one")
+	f.manifests.AddFlags(fs)
+	f.kube.AddFlags(fs)
+	f.image.AddFlags(fs)
 	fs.BoolVar(&f.keep, "keep", false, "leave the applied objects in the cluster on exit")
-	fs.Var(&f.forwards, "port-forward", "LOCAL:REMOTE: forward a local port to the session's pods, following replacements (repeatable)")
-	fs.DurationVar(&f.rolloutTimeout, "rollout-timeout", 5*time.Minute, "how long the first rollout may take")
+	fs.Var(listOf(&f.forwards, "LOCAL:REMOTE", parseForward), "port-forward", "forward a local port to the session's pods, following replacements (repeatable)")
+	durationVar(fs, &f.rolloutTimeout, "rollout-timeout", 5*time.Minute, "how long the first rollout may take")
 	fs.StringVar(&f.ready, "ready", "", "readiness check: tcp:PORT or http://127.0.0.1:PORT/PATH (default: ready once started)")
-	fs.StringVar(&f.output, "output", "text", "text, or json: one JSON object per line")
-	fs.StringVar(&f.ship, "ship", "auto", "how binaries travel: auto (fastest for the measured link), delta, full, raw")
-	f.build = buildFlags(fs)
-	fs.DurationVar(&f.debounce, "debounce", 30*time.Millisecond, "quiet time that ends a burst of file changes")
-	fs.DurationVar(&f.readyTimeout, "ready-timeout", time.Minute, "how long the app may take to become ready")
-	fs.DurationVar(&f.grace, "grace", 5*time.Second, "how long the app may take to stop before it is killed")
-	pos, appArgs, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	pkg, err := onePackage(fs, pos)
-	if err != nil {
-		return err
-	}
-	if f.output != "text" && f.output != "json" {
-		return errors.New("--output " + f.output + ": want text or json")
-	}
-	method, err := ship.ParseMethod(f.ship)
-	if err != nil {
-		return err
-	}
-	switch {
-	case f.local && len(f.files)+len(f.kustomize) > 0:
-		return errors.New("--local and -f/-k exclude each other: --local runs the app here, -f and -k in the cluster")
-	case f.local:
-		return devLocal(ctx, env, f, pkg, appArgs, method)
-	case len(f.files)+len(f.kustomize) == 0:
-		return errors.New("nothing to run: give manifests with -f k8s/ or -k overlay/ (cluster), or --local")
-	case len(pos) > 0 || len(appArgs) > 0:
-		return errors.New("with -f the manifests say what runs: drop the PACKAGE and app arguments")
-	}
-	return devCluster(ctx, env, f, method)
+	f.output.AddFlags(fs)
+	fs.Var(oneOf(&f.ship, string(ship.Auto), string(ship.Delta), string(ship.Full), string(ship.Raw)), "ship", "how binaries travel: auto (fastest for the measured link), delta, full, raw")
+	f.build.AddFlags(fs)
+	durationVar(fs, &f.debounce, "debounce", 30*time.Millisecond, "quiet time that ends a burst of file changes")
+	durationVar(fs, &f.readyTimeout, "ready-timeout", time.Minute, "how long the app may take to become ready")
+	durationVar(fs, &f.grace, "grace", 5*time.Second, "how long the app may take to stop before it is killed")
+	return cmd
 }
 
 func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []string, method ship.Method) error {
-	rep := report.New(env.Stdout, f.output == "json")
+	rep := report.New(env.Stdout, f.output.JSON())
 	logs := env.Stdout
 	if rep.JSON() {
 		logs = env.Stderr // keep stdout to the events
 	}
 	host := agentbin.Host()
-	opts := *f.build
+	opts := f.build.Options
 	opts.GOOS, opts.GOARCH = host.OS, host.Arch
 	builder := &build.Builder{Dir: env.Dir, Package: pkg, Options: opts}
 	m, err := gopkg.Load(ctx, env.Dir, pkg, builder.Env())
@@ -119,6 +117,8 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 		return err
 	}
 	defer workdir.Remove(work) //nolint:errcheck // best effort
+	// A forced exit leaves the work directories (the agent follows hotpod down: Pdeathsig).
+	defer env.Interrupt.Leave(fmt.Sprintf("work directories under %s (the next hotpod removes them)", workdir.Root()))()
 
 	loop := &devloop.Loop{Service: m.Name, Builder: builder, Shipper: ship.New(method), Report: rep,
 		WorkDir: work, ReadyTimeout: f.readyTimeout,
@@ -148,7 +148,7 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return ctx.Err() // interrupted before the app ran
 		}
 		return firstBuildFailed(err)
 	}

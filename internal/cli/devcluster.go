@@ -24,66 +24,32 @@ import (
 	"github.com/hotpod/hotpod/internal/watch"
 )
 
-// repeated is a flag that may be given more than once.
-type repeated []string
-
-func (r *repeated) String() string     { return strings.Join(*r, ",") }
-func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
-
-func defaultRepo() string {
-	if r := os.Getenv("HOTPOD_DEFAULT_REPO"); r != "" {
-		return r
-	}
-	return os.Getenv("KO_DOCKER_REPO")
-}
-
-// readManifests reads the -f files and -k kustomizations, and the ko:// import paths they name.
-func readManifests(files, kustomizations []string) ([]*manifest.Object, []string, error) {
-	objs, err := manifest.ReadPaths(files)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, dir := range kustomizations {
-		kobjs, err := manifest.Kustomize(dir)
-		if err != nil {
-			return nil, nil, err
-		}
-		objs = append(objs, kobjs...)
-	}
-	refs, err := manifest.KoRefs(objs)
-	return objs, refs, err
-}
-
 func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) error {
 	started := time.Now()
-	rep := report.New(env.Stdout, f.output == "json")
+	rep := report.New(env.Stdout, f.output.JSON())
 	logs := env.Stdout
 	if rep.JSON() {
 		logs = env.Stderr
 	}
-	objs, refs, err := readManifests(f.files, f.kustomize)
+	objs, refs, err := f.manifests.Read(env.Dir, env.Stdin)
 	if err != nil {
 		return err
 	}
 	if len(refs) == 0 {
 		return errors.New("the manifests use no ko:// image: write image: ko://<import path of your main package> where hotpod should build")
 	}
-	if f.repo == "" {
+	if f.image.Repo == "" {
 		return errors.New("no registry to push images to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO (the local test cluster's is 127.0.0.1:5000)")
 	}
-	k, err := kube.Load(ctx, f.kubeContext)
+	k, err := loadKube(ctx, &env, f.kube)
 	if err != nil {
 		return err
 	}
-	// Everything that can be checked is checked before the first build: kinds, namespaces, -n.
-	targets, err := k.Resolve(ctx, objs, namespaces(f.namespace, k))
+	// Everything that can be checked is checked before the first build: kinds, namespaces, -n
+	// (and the flags, when they were parsed).
+	targets, err := k.Resolve(ctx, objs, namespaces(f.kube, k))
 	if err != nil {
 		return err
-	}
-	for _, spec := range f.forwards {
-		if _, _, err := session.ParseForward(spec); err != nil {
-			return err
-		}
 	}
 	platforms, err := k.Platforms(ctx)
 	if err != nil {
@@ -92,7 +58,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	if len(platforms) > 1 {
 		return fmt.Errorf("the cluster's nodes run %d platforms (%v): hotpod dev swaps one binary per service; pin the workloads to one architecture with a nodeSelector and a cluster of one platform", len(platforms), platforms)
 	}
-	ib, removeWork, err := imageBuilder(env, "hotpod-dev", f.baseImage, f.repo, *f.build, platforms[0])
+	ib, removeWork, err := imageBuilder(env, "hotpod-dev", f.image.Base, f.image.Repo, f.build.Options, platforms[0])
 	if err != nil {
 		return err
 	}
@@ -103,7 +69,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	watchers := map[string]*watch.Watcher{}
 	names := serviceNames(refs)
 	for _, ref := range refs {
-		rep.Infof("", "building ko://%s for %s/%s on %s", ref, platforms[0].OS, platforms[0].Architecture, f.baseImage)
+		rep.Infof("", "building ko://%s for %s/%s on %s", ref, platforms[0].OS, platforms[0].Architecture, f.image.Base)
 		t := time.Now()
 		res, err := ib.Build(ctx, ref)
 		if err != nil {
@@ -184,13 +150,12 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	// that crashes at start, a probe that fails, and an edit saved meanwhile all show at once.
 	mgr := &session.Manager{Kube: k, Namespaces: podNamespaces, Session: sessionID, Token: token, Loops: loops, Report: rep, Logs: logs}
 	go mgr.Run(ctx)
-	for _, spec := range f.forwards {
-		local, remote, _ := session.ParseForward(spec) // checked before the build
-		addr, err := mgr.Forward(ctx, local, remote)
+	for _, fw := range f.forwards {
+		addr, err := mgr.Forward(ctx, fw.Local, fw.Remote)
 		if err != nil {
 			return err
 		}
-		rep.Infof("", "forwarding %s to port %d of the session's pods", addr, remote)
+		rep.Infof("", "forwarding %s to port %d of the session's pods", addr, fw.Remote)
 	}
 	done := make(chan error, len(loops))
 	for key, loop := range loops {
@@ -241,11 +206,8 @@ func serviceNames(refs []string) map[string]string {
 }
 
 // namespaces is where objects without a namespace go: -n, else the kubeconfig context's.
-func namespaces(flag string, k *kube.Client) kube.Namespaces {
-	if flag != "" {
-		return kube.Namespaces{Default: flag, Explicit: true}
-	}
-	return kube.Namespaces{Default: k.Namespace}
+func namespaces(f KubeFlags, k *kube.Client) kube.Namespaces {
+	return kube.Namespaces{Default: k.Namespace, Explicit: f.Namespace != ""}
 }
 
 // hasAgents says whether o has a pod template that runs an agent.

@@ -50,7 +50,7 @@ func Setup(t *testing.T) *Env {
 
 // Connect reaches the cluster of the current kubeconfig and names its registry.
 func Connect(ctx context.Context) (*Env, error) {
-	k, err := kube.Load(ctx, "")
+	k, err := kube.Load(ctx, kube.Selector{})
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,9 @@ func Load(ctx context.Context, dir, pkg string, env []string) (*Main, error) {
 	}
 	root := pkgs[len(pkgs)-1] // -deps lists dependencies first, the named package last
 	if root.Error != nil {
+		if advice, ok := ModuleAdvice(root.Error.Err, dir); ok {
+			return nil, fmt.Errorf("package %s: %s", pkg, advice)
+		}
 		return nil, fmt.Errorf("package %s: %s", pkg, strings.TrimSpace(root.Error.Err))
 	}
 	if len(root.DepsErrors) > 0 {
@@ -103,6 +106,9 @@ func list(ctx context.Context, dir string, env []string, args ...string) ([]list
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
+			if advice, ok := ModuleAdvice(stderr.String(), dir); ok {
+				return nil, errors.New(advice)
+			}
 			return nil, fmt.Errorf("go list %s: %s", strings.Join(args, " "), strings.TrimSpace(stderr.String()))
 		}
 		return nil, fmt.Errorf("go list: %w (is the Go toolchain on PATH?)", err)
@@ -142,4 +148,24 @@ func ModuleRoot(ctx context.Context, dir string) (string, error) {
 		return dir, nil
 	}
 	return filepath.Dir(gomod), nil
+}
+
+// ModuleAdvice rewrites what the go command says when it runs outside the module that holds the
+// package (no go.mod in dir or above it; a package no required module provides; a directory
+// outside the main module): its advice (go get, go help modules) would send the user the wrong
+// way, since the fix is to run hotpod where the package's go.mod is. ok is false for any other
+// message.
+func ModuleAdvice(goOutput, dir string) (advice string, ok bool) {
+	const fix = "run hotpod in your module's directory"
+	switch {
+	case strings.Contains(goOutput, "go.mod file not found"):
+		return fmt.Sprintf("no go.mod in %s or any directory above it: %s", dir, fix), true
+	case strings.Contains(goOutput, "no required module provides package"):
+		// Only for the package hotpod was asked to build: for one it imports, go get is the fix.
+		return fmt.Sprintf("the module in %s does not provide it: %s (the one whose go.mod provides it)", dir, fix), true
+	case strings.Contains(goOutput, "outside main module"):
+		first, _, _ := strings.Cut(strings.TrimSpace(goOutput), "\n")
+		return fmt.Sprintf("%s (the module in %s): %s, or name a package inside it", first, dir, fix), true
+	}
+	return "", false
 }

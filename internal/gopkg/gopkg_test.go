@@ -66,3 +66,36 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// Run outside the module that holds the package, the go command advises go get or go help
+// modules; hotpod says where to run instead. A missing import keeps go's advice: go get is the fix.
+func TestLoadOutsideTheModuleSaysWhereToRun(t *testing.T) {
+	mod := writeModule(t, map[string]string{
+		"go.mod":         "module example.com/svc\n\ngo 1.24\n",
+		"main.go":        "package main\n\nfunc main() {}\n",
+		"bad/main.go":    "package main\n\nimport _ \"example.com/nope\"\n\nfunc main() {}\n",
+		"sub/go.mod":     "module example.com/sub\n\ngo 1.24\n",
+		"sub/lib/lib.go": "package lib\n",
+	})
+	bare := writeModule(t, map[string]string{"main.go": "package main\n\nfunc main() {}\n"})
+	const fix = "run hotpod in your module's directory"
+	cases := []struct {
+		dir, pkg   string
+		want, gone string
+	}{
+		{bare, ".", "no go.mod in " + bare, "go help modules"},
+		{bare, "example.com/svc", "no go.mod in " + bare, "go help modules"},
+		{mod, "example.com/other/cmd", "the module in " + mod + " does not provide it", "go get"},
+		{filepath.Join(mod, "sub"), "..", "outside main module", "go get"},
+	}
+	for _, c := range cases {
+		_, err := gopkg.Load(t.Context(), c.dir, c.pkg, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), fix) || strings.Contains(err.Error(), c.gone) {
+			t.Errorf("Load(%s, %s) = %v; want %q and %q, without %q", c.dir, c.pkg, err, c.want, fix, c.gone)
+		}
+	}
+	_, err := gopkg.Load(t.Context(), mod, "./bad", nil)
+	if err == nil || !strings.Contains(err.Error(), "go get example.com/nope") || strings.Contains(err.Error(), fix) {
+		t.Errorf("a missing import: %v; want go's go get advice", err)
+	}
+}

@@ -138,7 +138,7 @@ func Base(ctx context.Context, ref string, p v1.Platform) (v1.Image, error) {
 	}
 	img, err := Pull(ctx, ref, p)
 	if err != nil {
-		return nil, fmt.Errorf("base image: %w", err)
+		return nil, fmt.Errorf("base image: %w; or pick one this machine can pull with --base-image: scratch (an empty image: enough for a static Go binary), or one in a registry you reach, such as a copy pushed to your --default-repo", err)
 	}
 	return img, nil
 }

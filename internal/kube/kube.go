@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,26 +33,32 @@ type Client struct {
 	Clientset kubernetes.Interface
 	Namespace string
 	Context   string
+	selector  Selector // what Load was given, for WriteKubeconfig
 }
 
-// Load reads the kubeconfig the way kubectl does ($KUBECONFIG, ~/.kube/config), with an optional
-// context override, and checks that the API server answers.
-func Load(ctx context.Context, kubeContext string) (*Client, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext})
-	raw, err := cc.RawConfig()
+// Selector names a cluster the way kubectl's flags do; an empty field takes kubectl's default.
+type Selector struct {
+	Kubeconfig string // one file (--kubeconfig); else the files $KUBECONFIG lists; else ~/.kube/config
+	Context    string // --context; else the kubeconfig's current-context
+	Namespace  string // -n; else the context's namespace; else "default"
+}
+
+// ErrNoCluster is wrapped by Load's error when no kubeconfig names a cluster.
+var ErrNoCluster = errors.New("no cluster configured")
+
+// Load reads the kubeconfig t names with kubectl's loading rules and checks that the API server
+// answers.
+func Load(ctx context.Context, t Selector) (*Client, error) {
+	cc, raw, err := load(t)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %w", err)
+		return nil, err
 	}
-	name := kubeContext
+	name := t.Context
 	if name == "" {
 		name = raw.CurrentContext
 	}
 	cfg, err := cc.ClientConfig()
 	if err != nil {
-		if clientcmd.IsEmptyConfig(err) {
-			return nil, errors.New("no cluster configured: set KUBECONFIG or ~/.kube/config (for a local one: hack/cluster.sh up)")
-		}
 		return nil, fmt.Errorf("kubeconfig context %q: %w", name, err)
 	}
 	ns, _, err := cc.Namespace()
@@ -61,10 +70,78 @@ func Load(ctx context.Context, kubeContext string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := cs.Discovery().ServerVersion(); err != nil {
+	// The version request, as kubectl version makes it, bounded by ctx (Ctrl-C).
+	if err := cs.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Error(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("cluster %s (context %q) does not answer: %w: start it, or pick another with --context", cfg.Host, name, err)
 	}
-	return &Client{Config: cfg, Clientset: cs, Namespace: ns, Context: name}, nil
+	return &Client{Config: cfg, Clientset: cs, Namespace: ns, Context: name, selector: t}, nil
+}
+
+// load reads the kubeconfig files and checks that the context t asks for exists, so that each
+// way of naming no cluster gets its own message.
+func load(t Selector) (clientcmd.ClientConfig, clientcmdapi.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = t.Kubeconfig
+	if t.Kubeconfig != "" {
+		if _, err := os.Stat(t.Kubeconfig); err != nil {
+			return nil, clientcmdapi.Config{}, fmt.Errorf("--kubeconfig %s: %w: name your cluster's kubeconfig file", t.Kubeconfig, errors.Unwrap(err))
+		}
+	}
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
+		&clientcmd.ConfigOverrides{CurrentContext: t.Context, Context: clientcmdapi.Context{Namespace: t.Namespace}})
+	raw, err := cc.RawConfig()
+	if err != nil {
+		return nil, raw, fmt.Errorf("kubeconfig: %w", err)
+	}
+	if len(raw.Contexts) == 0 {
+		if os.Getenv("KUBERNETES_SERVICE_HOST") != "" && t.Kubeconfig == "" && t.Context == "" {
+			return cc, raw, nil // inside a pod: client-go's in-cluster config, as kubectl
+		}
+		return nil, raw, noCluster(rules)
+	}
+	contexts := slices.Sorted(maps.Keys(raw.Contexts))
+	switch {
+	case t.Context != "" && raw.Contexts[t.Context] == nil:
+		return nil, raw, fmt.Errorf("--context %s: the kubeconfig (%s) has no such context: use one of %s", t.Context, strings.Join(files(rules), ", "), strings.Join(contexts, ", "))
+	case t.Context == "" && raw.CurrentContext == "":
+		return nil, raw, fmt.Errorf("the kubeconfig (%s) has no current context: pick one of %s with --context or kubectl config use-context", strings.Join(files(rules), ", "), strings.Join(contexts, ", "))
+	case t.Context == "" && raw.Contexts[raw.CurrentContext] == nil:
+		return nil, raw, fmt.Errorf("the kubeconfig's current context %q does not exist: pick one of %s with --context or kubectl config use-context", raw.CurrentContext, strings.Join(contexts, ", "))
+	}
+	return cc, raw, nil
+}
+
+// noCluster says why no kubeconfig named a cluster: the files KUBECONFIG names that do not exist,
+// or that there is none at all.
+func noCluster(rules *clientcmd.ClientConfigLoadingRules) error {
+	var missing []string
+	for _, f := range files(rules) {
+		if _, err := os.Stat(f); err != nil {
+			missing = append(missing, f)
+		}
+	}
+	switch {
+	case rules.ExplicitPath != "":
+		return fmt.Errorf("%w: --kubeconfig %s names no cluster", ErrNoCluster, rules.ExplicitPath)
+	case os.Getenv(clientcmd.RecommendedConfigPathEnvVar) != "" && len(missing) > 0:
+		return fmt.Errorf("%w: KUBECONFIG names %s, which does not exist: point KUBECONFIG at your kubeconfig file, or unset it to use %s", ErrNoCluster, strings.Join(missing, ", "), clientcmd.RecommendedHomeFile)
+	case os.Getenv(clientcmd.RecommendedConfigPathEnvVar) != "":
+		return fmt.Errorf("%w: KUBECONFIG (%s) names no cluster", ErrNoCluster, strings.Join(files(rules), ", "))
+	case len(missing) > 0:
+		return fmt.Errorf("%w: there is no %s: set KUBECONFIG or --kubeconfig to your cluster's kubeconfig file", ErrNoCluster, clientcmd.RecommendedHomeFile)
+	}
+	return fmt.Errorf("%w: %s names no cluster: set KUBECONFIG or --kubeconfig to your cluster's kubeconfig file", ErrNoCluster, clientcmd.RecommendedHomeFile)
+}
+
+// files are the kubeconfig files the rules read, in order.
+func files(rules *clientcmd.ClientConfigLoadingRules) []string {
+	if rules.ExplicitPath != "" {
+		return []string{rules.ExplicitPath}
+	}
+	return rules.GetLoadingPrecedence()
 }
 
 // PortForward forwards a local port on 127.0.0.1 to port of pod until ctx ends or the connection
@@ -143,17 +220,18 @@ func (c *Client) Exec(ctx context.Context, namespace, pod, container string, com
 	return stdout.String(), stderr.String(), nil
 }
 
-// WriteKubeconfig writes the current context of the user's kubeconfig, credentials inlined, with
-// its server replaced: for a client that reaches the same API server by another address (a relay).
+// WriteKubeconfig writes the context c was loaded with, credentials inlined, with its server
+// replaced: for a client that reaches the same API server by another address (a relay).
 // serverName is the name its certificate is checked against: the original host.
-func WriteKubeconfig(kubeContext, server, serverName, path string) error {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).RawConfig()
+func (c *Client) WriteKubeconfig(server, serverName, path string) error {
+	t := c.selector
+	t.Context = c.Context
+	_, raw, err := load(t)
 	if err != nil {
 		return err
 	}
-	if kubeContext != "" {
-		raw.CurrentContext = kubeContext
+	if c.Context != "" {
+		raw.CurrentContext = c.Context
 	}
 	if err := clientcmdapi.MinifyConfig(&raw); err != nil {
 		return err
@@ -161,8 +239,8 @@ func WriteKubeconfig(kubeContext, server, serverName, path string) error {
 	if err := clientcmdapi.FlattenConfig(&raw); err != nil {
 		return err
 	}
-	for _, c := range raw.Clusters {
-		c.Server, c.TLSServerName = server, serverName
+	for _, cl := range raw.Clusters {
+		cl.Server, cl.TLSServerName = server, serverName
 	}
 	return clientcmd.WriteToFile(raw, path)
 }

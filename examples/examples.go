@@ -1,0 +1,97 @@
+// Package examples carries the sources of hotpod bench's built-in workloads, so that `hotpod
+// bench hello|seedapp` works from an installed hotpod, outside a checkout.
+//
+// hello/main.go is embedded as it is. seedapp is a module of its own (examples/seedapp: badger,
+// influxdb), which go:embed cannot reach and a module zip leaves out, so its files travel as
+// seedapp.txtar, a copy that TestSeedappArchive keeps equal to them (go test -update rewrites
+// it). The ~50 MB blob is generated from gen/main.go where the workload is prepared, never
+// embedded.
+package examples
+
+import (
+	_ "embed"
+	"fmt"
+	"strings"
+)
+
+//go:embed hello/main.go
+var hello []byte
+
+//go:embed seedapp.txtar
+var seedapp []byte
+
+// SeedappFiles are the files of examples/seedapp the archive holds, slash-separated.
+var SeedappFiles = []string{"go.mod", "go.sum", "main.go", "blob/blob.go", "gen/main.go"}
+
+// Sources returns the files of the built-in workload name ("hello": main.go alone, a package of
+// the hotpod module; "seedapp": a whole module), by slash-separated path.
+func Sources(name string) (map[string][]byte, error) {
+	switch name {
+	case "hello":
+		return map[string][]byte{"main.go": hello}, nil
+	case "seedapp":
+		return ParseArchive(seedapp)
+	}
+	return nil, fmt.Errorf("no built-in workload %q: want hello or seedapp", name)
+}
+
+// The archive is txtar's format: a comment, then each file as a "-- path --" line and its
+// content, which must end with a newline.
+
+// Archive packs files in the order of names, after comment.
+func Archive(comment string, names []string, files map[string][]byte) ([]byte, error) {
+	var b strings.Builder
+	b.WriteString(comment)
+	for _, n := range names {
+		data := string(files[n])
+		if !strings.HasSuffix(data, "\n") {
+			return nil, fmt.Errorf("%s: does not end with a newline", n)
+		}
+		for _, line := range strings.SplitAfter(data, "\n") {
+			if _, ok := marker(line); ok {
+				return nil, fmt.Errorf("%s: has a line like an archive's file marker (%q)", n, strings.TrimSpace(line))
+			}
+		}
+		fmt.Fprintf(&b, "-- %s --\n%s", n, data)
+	}
+	return []byte(b.String()), nil
+}
+
+// ParseArchive unpacks what Archive packed.
+func ParseArchive(a []byte) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	var name string
+	var data strings.Builder
+	flush := func() {
+		if name != "" {
+			files[name] = []byte(data.String())
+		}
+		data.Reset()
+	}
+	for _, line := range strings.SplitAfter(string(a), "\n") {
+		if n, ok := marker(line); ok {
+			flush()
+			if _, dup := files[n]; dup {
+				return nil, fmt.Errorf("archive: %s twice", n)
+			}
+			name = n
+			continue
+		}
+		if name != "" {
+			data.WriteString(line)
+		}
+	}
+	flush()
+	if len(files) == 0 {
+		return nil, fmt.Errorf("archive: no files")
+	}
+	return files, nil
+}
+
+func marker(line string) (string, bool) {
+	line = strings.TrimSuffix(line, "\n")
+	if !strings.HasPrefix(line, "-- ") || !strings.HasSuffix(line, " --") || len(line) < 7 {
+		return "", false
+	}
+	return strings.TrimSpace(line[3 : len(line)-3]), true
+}

@@ -1,0 +1,99 @@
+package build_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotpod/hotpod/internal/build"
+)
+
+// slowModule is a module whose main package takes the compiler a while: one function of
+// thousands of statements, with a constant unique to the test run so the build cache cannot
+// answer for it.
+func slowModule(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	var src strings.Builder
+	fmt.Fprintf(&src, "package main\n\nimport \"fmt\"\n\nvar sink = %d\n\nfunc big() {\n", time.Now().UnixNano())
+	for i := range 8000 {
+		fmt.Fprintf(&src, "\tif sink == %d {\n\t\tsink += len(fmt.Sprint(%d, sink))\n\t}\n", i, i)
+	}
+	src.WriteString("}\n\nfunc main() { big() }\n")
+	for name, body := range map[string]string{"go.mod": "module example.com/slow\n\ngo 1.24\n", "main.go": src.String()} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// processesMentioning lists the processes whose command line contains s.
+func processesMentioning(s string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), s) {
+			out = append(out, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
+}
+
+// A build cancelled while the compiler runs (a newer edit, Ctrl-C reaching hotpod alone) leaves
+// no go-build work directory and no compiler running: the go command is interrupted, not killed.
+func TestCancelledBuildLeavesNothing(t *testing.T) {
+	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
+		t.Skip("needs /proc to see the compiler")
+	}
+	dir := slowModule(t)
+	tmp := t.TempDir() // go's work directory goes here: the test can see it is gone
+	t.Setenv("TMPDIR", tmp)
+	out := filepath.Join(t.TempDir(), "slow")
+	b := &build.Builder{Dir: dir, Package: ".", Options: build.Options{LDFlags: "-s -w"}}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Build(ctx, out)
+		done <- err
+	}()
+	deadline := time.Now().Add(5 * time.Minute)
+	for !strings.Contains(strings.Join(processesMentioning(tmp), "\n"), "compile") {
+		select {
+		case err := <-done:
+			t.Fatalf("the build ended before the compiler was seen: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no compiler started within 5 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the cancelled build did not return")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled build: %v; want context.Canceled", err)
+	}
+	// The go command removes its work directory before it exits, and waits for its compiler.
+	if procs := processesMentioning(tmp); len(procs) > 0 {
+		t.Errorf("still running after the cancelled build returned: %v", procs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "go-build*")); len(left) > 0 {
+		t.Errorf("the cancelled build left %v", left)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("the cancelled build wrote its output")
+	}
+}
