@@ -121,7 +121,9 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		secrets[i].Obj = sess.Secret(secrets[i].Ref.Namespace, dev.TokenSecret, token, refsOf(all))
 	}
 	all = kube.Order(append(secrets, targets...))
+	left := env.Interrupt.Leave(fmt.Sprintf("the objects of session %s, in dev mode (the next hotpod dev on these manifests takes them over and puts them back)", sessionID))
 	defer func() {
+		defer left()
 		if f.keep {
 			rep.Infof("", "kept the session's objects in dev mode (--keep); the next hotpod dev on these manifests takes them over")
 			return
