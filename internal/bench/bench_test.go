@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -45,18 +46,95 @@ func TestSummarizeAndSane(t *testing.T) {
 	if err := Sane([]Record{r}, 3); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []Record{
-		{Iterations: 2, MedianMS: 1, MinMS: 1, MaxMS: 1, BytesSent: 1},
-		{Iterations: 3, MedianMS: 0, MinMS: 0, MaxMS: 1, BytesSent: 1},
-		{Iterations: 3, MedianMS: 1, MinMS: 1, MaxMS: 1, BytesSent: 0},
-		{Iterations: 3, MedianMS: 1, MinMS: 2, MaxMS: 3, BytesSent: 1},
-	} {
-		if Sane([]Record{bad}, 3) == nil {
-			t.Errorf("Sane accepted %+v", bad)
-		}
+	// A cross-check missing for one edit is no cross-check: its median would be of other edits.
+	partial := summarize("hello", Hotpod, "direct", []sample{
+		{ms: 500, hotpodMS: 480, appMS: 470, bytes: 100},
+		{ms: 300, hotpodMS: 290, bytes: 300},
+		{ms: 400, appMS: 370, bytes: 200},
+	})
+	if partial.HotpodMS != 0 || partial.AppMS != 0 {
+		t.Fatalf("cross-checks from some of the edits: hotpod %v, app %v", partial.HotpodMS, partial.AppMS)
+	}
+	if err := Sane([]Record{partial}, 3); err == nil {
+		t.Fatal("Sane accepted a record with cross-checks missing")
 	}
 	if Sane(nil, 1) == nil {
 		t.Error("Sane accepted no records")
+	}
+}
+
+// Each way a measurement can go wrong is refused, with an error that says which.
+func TestSaneRefuses(t *testing.T) {
+	good := func(strategy string) Record {
+		r := Record{Workload: "hello", Strategy: strategy, Link: "direct", Iterations: 3, MedianMS: 400, MinMS: 300,
+			MaxMS: 500, BytesSent: 200, AppMS: 370}
+		if HotpodReports(strategy) {
+			r.HotpodMS = 380
+		}
+		return r
+	}
+	for _, s := range Strategies() {
+		if err := Sane([]Record{good(s)}, 3); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	for _, c := range []struct {
+		name     string
+		strategy string
+		mut      func(*Record)
+		want     string
+	}{
+		{"too few edits", Hotpod, func(r *Record) { r.Iterations = 2 }, "measured 2 edits"},
+		{"no time", Image, func(r *Record) { r.MinMS = 0 }, "impossible times"},
+		{"min above median", Image, func(r *Record) { r.MinMS = 450 }, "impossible times"},
+		{"median above max", Image, func(r *Record) { r.MaxMS = 350 }, "impossible times"},
+		{"beyond the timeout", Image, func(r *Record) { r.MaxMS = 301e3 }, "impossible times"},
+		{"no bytes", Image, func(r *Record) { r.BytesSent = 0 }, "no bytes"},
+		{"hotpod silent", Hotpod, func(r *Record) { r.HotpodMS = 0 }, "hotpod reported no"},
+		{"hotpod silent, full", Full, func(r *Record) { r.HotpodMS = 0 }, "hotpod reported no"},
+		{"hotpod silent, floor", Local, func(r *Record) { r.HotpodMS = 0 }, "hotpod reported no"},
+		{"hotpod silent, upx", UPX, func(r *Record) { r.HotpodMS = 0 }, "hotpod reported no"},
+		{"hotpod later than the answer", Hotpod, func(r *Record) { r.HotpodMS = r.MedianMS + crossSlack + 1 }, "hotpod says"},
+		{"app silent", Image, func(r *Record) { r.AppMS = 0 }, "log line"},
+		{"app silent, hotpod", Hotpod, func(r *Record) { r.AppMS = 0 }, "log line"},
+		{"app silent, incluster", InCluster, func(r *Record) { r.AppMS = 0 }, "log line"},
+		{"app later than the answer", Image, func(r *Record) { r.AppMS = r.MedianMS + crossSlack + 1 }, "the app says"},
+	} {
+		r := good(c.strategy)
+		c.mut(&r)
+		err := Sane([]Record{good(Local), r}, 3)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.strategy) {
+			t.Errorf("%s: got %v, want an error naming %s with %q", c.name, err, c.strategy, c.want)
+		}
+	}
+	// Within the slack: the agent's probe may see the app a little after the bench did.
+	r := good(Hotpod)
+	r.HotpodMS, r.AppMS = r.MedianMS+crossSlack, r.MedianMS+crossSlack
+	if err := Sane([]Record{r}, 3); err != nil {
+		t.Errorf("within the slack: %v", err)
+	}
+}
+
+// Every run committed under docs/bench passes the checks: they hold for real measurements.
+func TestCommittedRunsAreSane(t *testing.T) {
+	files, err := filepath.Glob("../../docs/bench/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no committed runs under docs/bench (%v)", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rs []Record
+		if err := json.Unmarshal(b, &rs); err != nil || len(rs) == 0 {
+			t.Fatalf("%s: %d records, %v", f, len(rs), err)
+		}
+		for _, r := range rs {
+			if err := Sane([]Record{r}, r.Iterations); err != nil {
+				t.Errorf("%s: %v", filepath.Base(f), err)
+			}
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -308,16 +309,24 @@ func (c Config) readyPod(ctx context.Context, ns, selector, image string) (strin
 	return "", fmt.Errorf("no ready pod runs %s after %s", image, answerTimeout)
 }
 
-// tail keeps the last lines of a stream for error messages.
+// tail keeps the last lines of a stream for error messages: one goroutine adds what hotpod
+// writes while another may be reporting an error with them.
 type tail struct {
+	mu    sync.Mutex
 	lines []string
 }
 
 func (t *tail) add(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.lines = append(t.lines, s)
 	if len(t.lines) > 10 {
 		t.lines = t.lines[1:]
 	}
 }
 
-func (t *tail) String() string { return strings.Join(t.lines, "\n") }
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "\n")
+}

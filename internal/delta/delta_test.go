@@ -2,8 +2,10 @@ package delta_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -112,9 +114,13 @@ func TestParseHash(t *testing.T) {
 	}
 }
 
-// FuzzApply feeds arbitrary patches to the decoder the agent runs on bytes from the network: it
-// must never panic, never return a result that does not match the announced hash, and never
-// allocate beyond the announced (bounded) size.
+// FuzzApply feeds arbitrary patches to the decoder the agent runs on bytes from the network. It
+// must never panic, never return a result other than the one the header announces (a corrupt
+// payload that still decodes is refused by the final check alone), and never be talked into
+// allocating more than the announced (bounded) size: a zstd frame may claim any content size
+// and window, a segment table any lengths. Allowed: the result and a copy of it (a frame's
+// decoder may grow its buffer once), and a fixed amount per byte of patch (each segment's frame
+// brings a decoder of its own, ~17 KB, and takes at least 13 bytes).
 func FuzzApply(f *testing.F) {
 	base := bytes.Repeat([]byte("hotpod base binary "), 200)
 	target := append(bytes.Clone(base[:1000]), []byte("edited")...)
@@ -127,13 +133,40 @@ func FuzzApply(f *testing.F) {
 	if seg, err := delta.EncodeSegmented(base, target, zstd.SpeedBetterCompression, 512, 256); err == nil {
 		f.Add(seg)
 	}
+	// A raw patch with one byte of its body changed: only the final SHA-256 check refuses it.
+	corrupt := delta.EncodeRaw(target)
+	corrupt[len(corrupt)-1] ^= 1
+	f.Add(corrupt)
+	// A full patch announcing 100 bytes whose frame claims 256 MiB of content: a decoder that
+	// trusts the frame allocates that before it finds the frame empty.
+	lie := delta.Header{Kind: delta.Full, Target: delta.Sum(target[:100]), Size: 100}.Append(nil)
+	lie = append(lie, 0x28, 0xb5, 0x2f, 0xfd, 0xc0, 0x00) // zstd magic; 8-byte content size, 1 KiB window
+	lie = binary.LittleEndian.AppendUint64(lie, 256<<20)
+	lie = append(lie, 0x01, 0x00, 0x00) // one empty raw block, the last
+	f.Add(lie)
 	// More seeds live in testdata/fuzz/FuzzApply.
 	f.Fuzz(func(t *testing.T, patch []byte) {
+		var announced uint64
+		h, herr := delta.ParseHeader(patch)
+		if herr == nil {
+			announced = h.Size
+		}
+		if announced > 16<<20 {
+			// Allowed (ParseHeader bounds it by MaxTarget), and the result's buffer is made
+			// before anything is decoded: hundreds of megabytes per input would stall the
+			// fuzzer. The same code runs on inputs that announce less.
+			t.Skip("announces more than 16 MiB")
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		out, err := delta.Apply(base, patch)
+		runtime.ReadMemStats(&after)
+		if got, allowed := after.TotalAlloc-before.TotalAlloc, 2*announced+2048*uint64(len(patch))+1<<20; got > allowed {
+			t.Fatalf("Apply allocated %d bytes for a %d-byte patch announcing %d (allowed %d); err %v", got, len(patch), announced, allowed, err)
+		}
 		if err != nil {
 			return
 		}
-		h, herr := delta.ParseHeader(patch)
 		if herr != nil {
 			t.Fatalf("Apply accepted a patch whose header does not parse: %v", herr)
 		}
@@ -163,7 +196,7 @@ func TestSegmentedRoundTrip(t *testing.T) {
 			if len(p) > len(whole)/2 {
 				t.Fatalf("segmented delta %d bytes is not much smaller than the whole binary compressed (%d)", len(p), len(whole))
 			}
-			if _, err := delta.Apply(c.target, p); !errors.Is(err, delta.ErrWrongBase) && c.name != "same" {
+			if _, err := delta.Apply(c.target, p); !errors.Is(err, delta.ErrWrongBase) {
 				t.Fatalf("wrong base: %v", err)
 			}
 			// Every truncation is refused, never a wrong result.

@@ -197,7 +197,7 @@ func (e *Env) WaitRollout(t *testing.T, ns, name string, timeout time.Duration) 
 }
 
 // Pods lists the pods matching selector, skipping ones being deleted.
-func (e *Env) Pods(t *testing.T, ns, selector string) []corev1.Pod {
+func (e *Env) Pods(t testing.TB, ns, selector string) []corev1.Pod {
 	t.Helper()
 	l, err := e.Kube.Clientset.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
@@ -213,7 +213,7 @@ func (e *Env) Pods(t *testing.T, ns, selector string) []corev1.Pod {
 }
 
 // Get fetches path from port of pod through a port-forward.
-func (e *Env) Get(t *testing.T, ns, pod string, port int, path string) (int, string) {
+func (e *Env) Get(t testing.TB, ns, pod string, port int, path string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

@@ -30,15 +30,26 @@ var dev = manifest.Dev{
 	},
 }
 
-func TestRewriteGolden(t *testing.T) {
-	inputs, err := filepath.Glob("testdata/rewrite/*.yaml")
-	if err != nil || len(inputs) < 8 {
-		t.Fatalf("the rewrite's golden inputs: %d files (%v)", len(inputs), err)
+// rewriteInputs are the manifests under testdata/rewrite that have a golden rewrite.
+func rewriteInputs(t testing.TB) []string {
+	all, err := filepath.Glob("testdata/rewrite/*.yaml")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, in := range inputs {
-		if strings.HasSuffix(in, ".golden.yaml") {
-			continue
+	var inputs []string
+	for _, in := range all {
+		if !strings.HasSuffix(in, ".golden.yaml") {
+			inputs = append(inputs, in)
 		}
+	}
+	if len(inputs) == 0 {
+		t.Fatal("no manifests under testdata/rewrite")
+	}
+	return inputs
+}
+
+func TestRewriteGolden(t *testing.T) {
+	for _, in := range rewriteInputs(t) {
 		t.Run(filepath.Base(in), func(t *testing.T) {
 			objs, err := manifest.ReadPaths([]string{in})
 			if err != nil {
@@ -164,24 +175,52 @@ func mustRead(t *testing.T, doc string) []*manifest.Object {
 	return objs
 }
 
-// FuzzRead: manifests come from the user's files; no input may panic the reader or the rewrite.
+// FuzzRead: manifests come from the user's files. No input may panic the reader or the
+// rewrite; what Read returns is an object with apiVersion, kind and a name, and what it refuses
+// gets one line that names the file; after a rewrite no container of the object still runs a
+// ko:// image that was built.
 func FuzzRead(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/rewrite/*.yaml")
-	for _, s := range seeds {
-		b, _ := os.ReadFile(s)
+	for _, s := range rewriteInputs(f) {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
 		f.Add(b)
 	}
 	f.Add([]byte("apiVersion: v1\nkind: List\nitems: [{apiVersion: v1, kind: Pod, metadata: {name: a}}]\n"))
+	f.Add([]byte("apiVersion: v1\nkind: List\nitems: [{apiVersion: v1, kind: Pod}]\n"))
+	f.Add([]byte("apiVersion: v1\nkind: List\nitems: [1]\n"))
+	f.Add([]byte("apiVersion: v1\nkind: Pod\nmetadata: {name: [x\n"))
+	f.Add([]byte("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {initContainers: [{name: i, image: 'ko://example.com/agent'}], containers: [{name: a, image: 'ko://example.com/db/cmd/db'}]}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		objs, err := manifest.Read(bytes.NewReader(b), "fuzz")
+		objs, err := manifest.Read(bytes.NewReader(b), "fuzz.yaml")
 		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, "fuzz.yaml: ") || strings.Contains(msg, "\n") {
+				t.Fatalf("the error does not name the file on one line: %q", msg)
+			}
 			return
+		}
+		for _, o := range objs {
+			if o.GetAPIVersion() == "" || o.GetKind() == "" || (o.GetName() == "" && o.GetGenerateName() == "") {
+				t.Fatalf("Read returned an object without apiVersion, kind or name: %v", o.Object)
+			}
 		}
 		if _, err := manifest.KoRefs(objs); err != nil {
 			return
 		}
 		for _, o := range objs {
-			_ = manifest.Rewrite(o, dev)
+			if manifest.Rewrite(o, dev) != nil {
+				continue
+			}
+			left, err := manifest.KoRefs([]*manifest.Object{o})
+			if err != nil {
+				t.Fatalf("the rewritten object's images: %v", err)
+			}
+			for _, ip := range left {
+				if _, built := dev.Images[ip]; built {
+					t.Fatalf("ko://%s was built but is still in the rewritten object: %v", ip, o.Object)
+				}
+			}
 		}
 	})
 }

@@ -2,6 +2,7 @@ package ship_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -115,14 +116,27 @@ func TestPatchIsSharedAndApplies(t *testing.T) {
 	}
 }
 
-func TestForgetsOldBinaries(t *testing.T) {
-	s := ship.New(ship.Auto)
-	first := s.Remember([]byte("build 0"))
-	for i := 1; i <= 4; i++ {
-		s.Remember([]byte{byte(i)})
+// The last four builds are kept, as targets and as delta bases (a pod may lag a build or two);
+// the one before them is forgotten.
+func TestKeepsTheLastFourBinaries(t *testing.T) {
+	s := ship.New(ship.Delta)
+	var builds []delta.Hash
+	for i := range 5 {
+		builds = append(builds, s.Remember([]byte(fmt.Sprintf("build %d", i))))
 	}
-	if _, err := s.Patch(delta.Raw, delta.Hash{}, first); err == nil {
-		t.Fatal("a build older than the last four is still kept")
+	newest := builds[len(builds)-1]
+	for i, h := range builds {
+		_, err := s.Patch(delta.Raw, delta.Hash{}, h)
+		asBase := s.Choose(h, newest, &ship.Link{})
+		if i == 0 {
+			if err == nil || asBase != delta.Full {
+				t.Errorf("build 0, older than the last four, is still kept (patch error %v, as a base: %v)", err, asBase)
+			}
+			continue
+		}
+		if err != nil || asBase != delta.Delta {
+			t.Errorf("build %d, one of the last four, is forgotten (patch error %v, as a base: %v)", i, err, asBase)
+		}
 	}
 }
 

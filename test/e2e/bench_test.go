@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,8 @@ import (
 // BenchmarkDevLoop measures edit→ready on examples/hello: in the cluster (2 replicas, scratch
 // base, every pod's event counted) and, in the same run, the local floor (`hotpod dev --local`:
 // the same go build and a local process restart). Each b.N is one edit; the reported numbers are
-// medians. docs/benchmarks.md records a run.
+// medians (bench.Median, as `hotpod bench` computes them) of hotpod's own events, and after each
+// edit every pod (or the local app) must answer with it. docs/benchmarks.md records a run.
 //
 //	HOTPOD_E2E=1 go test -run '^$' -bench DevLoop -benchtime 10x ./test/e2e/
 func BenchmarkDevLoop(b *testing.B) {
@@ -53,11 +55,14 @@ func benchEdits(b *testing.B, env *e2e.Env, pods int) {
 	must(b, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/hello\n\ngo 1.24\n"), 0o644))
 	must(b, os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644))
 	var cmd *exec.Cmd
+	var ns string
+	port := testutil.FreePort(b) // the local app's
 	if env == nil {
-		cmd = exec.Command(hotpodBin, "dev", "--local", "--output", "json", "--ready", "http://127.0.0.1:18089/healthz")
-		cmd.Env = append(os.Environ(), "PORT=18089")
+		cmd = exec.Command(hotpodBin, "dev", "--local", "--output", "json", "--ready", fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+		cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port))
 	} else {
-		ns, cleanup, err := env.TempNamespace(b.Context(), "bench")
+		var cleanup func()
+		ns, cleanup, err = env.TempNamespace(b.Context(), "bench")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -108,13 +113,32 @@ func benchEdits(b *testing.B, env *e2e.Env, pods int) {
 		}
 		return got
 	}
+	// answers is what the app says now: the local process, or every pod through a port-forward.
+	answers := func() []string {
+		if env == nil {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+			if err != nil {
+				b.Fatalf("the local app: %v", err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return []string{fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(body)))}
+		}
+		var out []string
+		for _, p := range env.Pods(b, ns, "app=hello") {
+			code, body := env.Get(b, ns, p.Name, 8080, "/")
+			out = append(out, fmt.Sprintf("%d %s", code, strings.TrimSpace(body)))
+		}
+		return out
+	}
 	awaitReady()
 	var total, build, ship, restart, ready, bytes []float64
 	text := string(src)
 	b.ResetTimer()
 	for i := range b.N {
 		time.Sleep(300 * time.Millisecond) // a quiet editor between saves
-		next := strings.Replace(text, "hello from hotpod", fmt.Sprintf("hello from hotpod, edit %d", i), 1)
+		greeting := fmt.Sprintf("hello from hotpod, edit %d", i)
+		next := strings.Replace(text, "hello from hotpod", greeting, 1)
 		tmp := filepath.Join(dir, ".main.go.tmp")
 		must(b, os.WriteFile(tmp, []byte(next), 0o644))
 		must(b, os.Rename(tmp, filepath.Join(dir, "main.go")))
@@ -126,24 +150,27 @@ func benchEdits(b *testing.B, env *e2e.Env, pods int) {
 			ready = append(ready, e.ReadyMS)
 			bytes = append(bytes, float64(e.BytesSent))
 		}
+		// hotpod's events are its own word: the app must answer with the edit.
+		b.StopTimer()
+		got := answers()
+		if len(got) != pods {
+			b.Fatalf("edit %d: %d answers, want %d: %v", i, len(got), pods, got)
+		}
+		for _, a := range got {
+			if a != "200 "+greeting {
+				b.Fatalf("edit %d: the app answers %q, want %q", i, a, "200 "+greeting)
+			}
+		}
+		b.StartTimer()
 	}
 	b.StopTimer()
-	b.ReportMetric(median(total), "edit-to-ready-ms")
-	b.ReportMetric(median(build), "build-ms")
-	b.ReportMetric(median(ship), "ship-ms")
-	b.ReportMetric(median(restart), "restart-ms")
-	b.ReportMetric(median(ready), "ready-ms")
-	b.ReportMetric(median(bytes), "bytes-per-pod")
+	b.ReportMetric(bench.Median(total), "edit-to-ready-ms")
+	b.ReportMetric(bench.Median(build), "build-ms")
+	b.ReportMetric(bench.Median(ship), "ship-ms")
+	b.ReportMetric(bench.Median(restart), "restart-ms")
+	b.ReportMetric(bench.Median(ready), "ready-ms")
+	b.ReportMetric(bench.Median(bytes), "bytes-per-pod")
 	b.ReportMetric(0, "ns/op")
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
 }
 
 func must(b *testing.B, err error) {

@@ -7,7 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hotpod/hotpod/internal/e2e"
 	"github.com/hotpod/hotpod/internal/manifest"
@@ -49,8 +50,14 @@ func TestDeploy(t *testing.T) {
 			t.Errorf("hotpod deploy said nothing of %q:\n%s", want, out)
 		}
 	}
-	// Rolled out when hotpod returned, and nothing to clean up: the objects stay.
-	d := env.WaitRollout(t, ns, "hello", 5*time.Second)
+	// Rolled out when hotpod returned (one look, no waiting here), and the objects stay.
+	d, err := env.Kube.Clientset.AppsV1().Deployments(ns).Get(t.Context(), "hello", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the deployment after hotpod deploy: %v", err)
+	}
+	if st := d.Status; d.Generation > st.ObservedGeneration || st.Replicas != 2 || st.UpdatedReplicas != 2 || st.ReadyReplicas != 2 {
+		t.Fatalf("hotpod deploy returned before the rollout: generation %d, status %+v", d.Generation, st)
+	}
 	c := d.Spec.Template.Spec.Containers[0]
 	if !strings.HasPrefix(c.Image, env.Registry+"/e2e/hello@sha256:") {
 		t.Errorf("image %s is not the pushed digest reference", c.Image)

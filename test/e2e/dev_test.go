@@ -4,7 +4,8 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hotpod/hotpod/internal/e2e"
@@ -37,11 +39,13 @@ type devSession struct {
 	port   int // the --port-forward local port
 }
 
+// helloManifest takes the replica count and whether the container must run as non-root on a
+// read-only root filesystem (runAsNonRoot: the kubelet refuses to start it as root).
 const helloManifest = `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: hello}
 spec:
-  replicas: %d
+  replicas: %[1]d
   selector: {matchLabels: {app: hello}}
   template:
     metadata: {labels: {app: hello}}
@@ -53,7 +57,7 @@ spec:
         ports: [{name: http, containerPort: 8080}]
         readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 1}
         livenessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 1, failureThreshold: 1}
-        securityContext: {readOnlyRootFilesystem: %v, allowPrivilegeEscalation: false}
+        securityContext: {readOnlyRootFilesystem: %[2]v, runAsNonRoot: %[2]v, allowPrivilegeEscalation: false}
 ---
 apiVersion: v1
 kind: Service
@@ -63,7 +67,7 @@ spec:
   ports: [{port: 80, targetPort: 8080}]
 `
 
-func startDev(t *testing.T, env *e2e.Env, replicas int, base string, readOnly bool) *devSession {
+func startDev(t *testing.T, env *e2e.Env, replicas int, base string, nonRoot bool) *devSession {
 	t.Helper()
 	ns := env.Namespace(t)
 	dir := t.TempDir()
@@ -74,7 +78,7 @@ func startDev(t *testing.T, env *e2e.Env, replicas int, base string, readOnly bo
 	files := map[string]string{
 		"go.mod":         "module example.com/hello\n\ngo 1.24\n",
 		"main.go":        string(src),
-		"k8s/hello.yaml": fmt.Sprintf(helloManifest, replicas, readOnly),
+		"k8s/hello.yaml": fmt.Sprintf(helloManifest, replicas, nonRoot),
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
@@ -172,9 +176,14 @@ func (s *devSession) answers() map[string]string {
 	return out
 }
 
-func (s *devSession) allSay(want string) {
+// allSay checks that n pods answer and every one says want.
+func (s *devSession) allSay(n int, want string) {
 	s.t.Helper()
-	for pod, got := range s.answers() {
+	answers := s.answers()
+	if len(answers) != n {
+		s.t.Fatalf("%d pods answered, want %d: %v", len(answers), n, answers)
+	}
+	for pod, got := range answers {
 		if got != "200 "+want {
 			s.t.Fatalf("pod %s answers %q, want %q", pod, got, want)
 		}
@@ -206,7 +215,7 @@ func TestDevEditReachesEveryReplicaInPlace(t *testing.T) {
 	if first[0].Pod == first[1].Pod {
 		t.Fatalf("both ready events name pod %s", first[0].Pod)
 	}
-	s.allSay("hello from hotpod")
+	s.allSay(2, "hello from hotpod")
 	before := s.pods()
 	if len(before) != 2 {
 		t.Fatalf("%d pods", len(before))
@@ -217,18 +226,23 @@ func TestDevEditReachesEveryReplicaInPlace(t *testing.T) {
 	if got[0].Iteration != 2 || got[1].Iteration != 2 || got[0].Pod == got[1].Pod || got[0].BytesSent == 0 {
 		t.Fatalf("ready events %+v", got)
 	}
-	s.allSay("hello from the edit")
+	s.allSay(2, "hello from the edit")
 	after := s.pods()
 	for name, b := range before {
 		if a, ok := after[name]; !ok || a.uid != b.uid || a.restarts != 0 {
 			t.Fatalf("pod %s was replaced or restarted: before %+v after %+v (all after: %v)", name, b, a, after)
 		}
 	}
-	// --port-forward reaches the pods too.
-	if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port)); err != nil {
-		t.Fatalf("--port-forward: %v", err)
-	} else {
-		c.Close()
+	// --port-forward reaches the pods too, and they answer with the edit through it.
+	client := &http.Client{Timeout: time.Minute}
+	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", s.port))
+	if err != nil {
+		t.Fatalf("GET through --port-forward: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "hello from the edit" {
+		t.Fatalf("GET through --port-forward: %d %q %v, want 200 %q", resp.StatusCode, body, err, "hello from the edit")
 	}
 }
 
@@ -240,17 +254,25 @@ func TestDevNonRootCrashReplaceAndCleanup(t *testing.T) {
 	env := e2e.Setup(t)
 	s := startDev(t, env, 1, env.Registry+"/hotpod/base-nonroot:latest", true)
 	s.await("ready", 1)
+	// The dev rewrite kept the container's security context: the kubelet ran it as non-root on a
+	// read-only root, and the agent swaps binaries all the same.
+	for _, p := range env.Pods(t, s.ns, "app=hello") {
+		sc := p.Spec.Containers[0].SecurityContext
+		if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+			t.Fatalf("pod %s runs with security context %+v, want a read-only root and runAsNonRoot", p.Name, sc)
+		}
+	}
 
 	s.edit("hello from hotpod", "hello, non-root")
 	s.await("ready", 1)
-	s.allSay("hello, non-root")
+	s.allSay(1, "hello, non-root")
 
 	s.edit("fmt.Fprintln(w, greeting)", "fmt.Fprintln(w, greeting, notDefined)")
 	e := s.awaitAny("build_failed")
 	if !strings.Contains(e.Error, "undefined: notDefined") {
 		t.Fatalf("build_failed: %+v", e)
 	}
-	s.allSay("hello, non-root")
+	s.allSay(1, "hello, non-root")
 
 	s.edit("fmt.Fprintln(w, greeting, notDefined)", "fmt.Fprintln(w, greeting)")
 	s.await("ready", 1)
@@ -270,7 +292,7 @@ func TestDevNonRootCrashReplaceAndCleanup(t *testing.T) {
 	}
 	s.edit(`fmt.Println("exiting on purpose"); os.Exit(1); addr := ":8080"`, `addr := ":8080"`)
 	s.await("ready", 1)
-	s.allSay("hello, non-root")
+	s.allSay(1, "hello, non-root")
 
 	// Replace the pod: the new one starts from the image and is brought to the current binary.
 	old := env.Pods(t, s.ns, "app=hello")[0]
@@ -286,7 +308,7 @@ func TestDevNonRootCrashReplaceAndCleanup(t *testing.T) {
 		}
 	}
 	env.WaitRollout(t, s.ns, "hello", 2*time.Minute)
-	s.allSay("hello, non-root")
+	s.allSay(1, "hello, non-root")
 
 	// Ctrl-C: everything applied is deleted.
 	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -298,11 +320,11 @@ func TestDevNonRootCrashReplaceAndCleanup(t *testing.T) {
 		t.Fatalf("hotpod exit: %v", err)
 	}
 	cs := env.Kube.Clientset
-	if _, err := cs.AppsV1().Deployments(s.ns).Get(t.Context(), "hello", metav1.GetOptions{}); err == nil {
-		t.Fatal("the deployment survived Ctrl-C")
+	if _, err := cs.AppsV1().Deployments(s.ns).Get(t.Context(), "hello", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the deployment after Ctrl-C: %v, want not found", err)
 	}
-	if _, err := cs.CoreV1().Services(s.ns).Get(t.Context(), "hello", metav1.GetOptions{}); err == nil {
-		t.Fatal("the service survived Ctrl-C")
+	if _, err := cs.CoreV1().Services(s.ns).Get(t.Context(), "hello", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the service after Ctrl-C: %v, want not found", err)
 	}
 	secrets, err := cs.CoreV1().Secrets(s.ns).List(t.Context(), metav1.ListOptions{LabelSelector: "hotpod.dev/session"})
 	if err != nil || len(secrets.Items) != 0 {
