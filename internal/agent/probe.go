@@ -28,8 +28,15 @@ type checker interface {
 }
 
 // errProbeHopeless marks a failure no retry can fix: an exec probe whose command is missing or
-// not executable.
+// not executable. hopeless(err) carries it without changing err's text.
 var errProbeHopeless = errors.New("this probe can never pass")
+
+type hopelessError struct{ err error }
+
+func hopeless(err error) error               { return hopelessError{err} }
+func (h hopelessError) Error() string        { return h.err.Error() }
+func (h hopelessError) Unwrap() error        { return h.err }
+func (h hopelessError) Is(target error) bool { return target == errProbeHopeless }
 
 // userAgent is what the kubelet sends with its probes ("kube-probe/<major>.<minor>"); apps that
 // keep probes out of their access logs match its prefix.
@@ -108,7 +115,7 @@ func newChecker(p agentapi.Probe, s *Supervisor) (checker, error) {
 		}
 		return &httpCheck{desc: desc, url: u, headers: g.Headers, timeout: timeout, client: &http.Client{
 			Transport: &http.Transport{
-				DisableKeepAlives: true, // as the kubelet: every check on a fresh connection
+				DisableKeepAlives: true,                                  // as the kubelet: every check on a fresh connection
 				TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the kubelet does not verify either
 			},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -119,7 +126,7 @@ func newChecker(p agentapi.Probe, s *Supervisor) (checker, error) {
 		var protos http.Protocols
 		protos.SetUnencryptedHTTP2(true)
 		return &grpcCheck{desc: desc, timeout: timeout, service: p.GRPC.Service,
-			url: "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(p.GRPC.Port)) + "/grpc.health.v1.Health/Check",
+			url:    "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(p.GRPC.Port)) + "/grpc.health.v1.Health/Check",
 			client: &http.Client{Transport: &http.Transport{Protocols: &protos, DisableKeepAlives: true}}}, nil
 	}
 	return &execCheck{desc: desc, argv: p.Exec.Command, timeout: timeout, s: s}, nil
@@ -204,7 +211,7 @@ func (c *execCheck) Check(ctx context.Context) error {
 	cfg := c.s.cfg
 	path, err := lookPath(c.argv[0], cfg.Env, cfg.Dir)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errProbeHopeless, err)
+		return hopeless(err)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -223,7 +230,7 @@ func (c *execCheck) Check(ctx context.Context) error {
 	if err != nil {
 		r.Close()
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) {
-			return fmt.Errorf("%w: %w", errProbeHopeless, err)
+			return hopeless(err)
 		}
 		return err
 	}
@@ -267,7 +274,7 @@ func (c *execCheck) Check(ctx context.Context) error {
 	if ws.ExitStatus() == 127 || ws.ExitStatus() == 126 {
 		// The command ran, but what it runs is missing (a shell's "not found"): still no hope.
 		if strings.Contains(string(b), "not found") || strings.Contains(string(b), "ermission denied") {
-			return fmt.Errorf("%w: %s", errProbeHopeless, msg)
+			return hopeless(errors.New(msg))
 		}
 	}
 	return errors.New(msg)
