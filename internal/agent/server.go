@@ -28,6 +28,9 @@ const (
 	IdleTimeout       = 2 * time.Minute
 )
 
+// bodyStall is BodyStall; tests shorten it.
+var bodyStall = BodyStall
+
 // NewServer is the control API's HTTP server for s: Handler with the connection timeouts. There
 // is no overall read or write timeout: an update's body may take minutes on a slow link and the
 // event and log streams last the session; bodies are bounded by BodyStall instead.
@@ -136,7 +139,7 @@ func fileAnswer(w http.ResponseWriter, err error) {
 func stallReader(w http.ResponseWriter, r *http.Request) io.Reader {
 	rc := http.NewResponseController(w)
 	return readerFunc(func(p []byte) (int, error) {
-		_ = rc.SetReadDeadline(time.Now().Add(BodyStall))
+		_ = rc.SetReadDeadline(time.Now().Add(bodyStall))
 		return r.Body.Read(p)
 	})
 }

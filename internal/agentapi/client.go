@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -111,22 +112,37 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, context.Ca
 	// The watchdog: while the body goes out, no progress for StallTimeout fails the call; once it
 	// is sent (or with none), the answer's header must come within answerWithin.
 	stall := or(c.StallTimeout, DefaultStallTimeout)
-	var timer *time.Timer
-	if rq.body != nil {
-		timer = time.AfterFunc(stall, func() {
+	noAnswer := func() {
+		what := "the agent at " + c.Base + " did not answer"
+		if len(rq.body) > 0 {
+			what += " after the body was sent"
+		}
+		cancel(fmt.Errorf("%s within %v", what, answerWithin))
+	}
+	var sent atomic.Bool // the whole body went out
+	first := answerWithin
+	if len(rq.body) > 0 {
+		first = stall
+	}
+	timer := time.AfterFunc(first, func() {
+		if len(rq.body) > 0 && !sent.Load() {
 			cancel(fmt.Errorf("%w: no progress for %v sending %s (the port-forward or the agent is stuck)", ErrStalled, stall, rq.path))
-		})
+			return
+		}
+		noAnswer()
+	})
+	switch {
+	case len(rq.body) > 0:
 		body = &progressReader{r: bytes.NewReader(rq.body), progress: func(done bool) {
 			if done {
+				sent.Store(true)
 				timer.Reset(answerWithin)
 			} else {
 				timer.Reset(stall)
 			}
 		}}
-	} else {
-		timer = time.AfterFunc(answerWithin, func() {
-			cancel(fmt.Errorf("no answer from the agent at %s within %v", c.Base, answerWithin))
-		})
+	case rq.body != nil:
+		body = http.NoBody
 	}
 	req, err := http.NewRequestWithContext(ctx, rq.method, u, body)
 	if err != nil {
