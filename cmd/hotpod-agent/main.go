@@ -58,8 +58,8 @@ Flags:
 
 type flags struct {
 	listen, tokenFile, binary, seed, probe, ready, stopSig, stopPolicy, syncDir, syncSeed, addrFile string
-	grace                                                                                          time.Duration
-	command                                                                                        []string
+	grace                                                                                           time.Duration
+	command                                                                                         []string
 }
 
 func run(f flags) (int, error) {

@@ -286,11 +286,11 @@ func TestHealthStatusDecoding(t *testing.T) {
 
 func TestParseReady(t *testing.T) {
 	for spec, want := range map[string]string{
-		"tcp:8080":                        "tcp 127.0.0.1:8080",
-		"tcp:0.0.0.0:9000":                "tcp 0.0.0.0:9000",
-		"http://127.0.0.1:8080/healthz":   "GET http://127.0.0.1:8080/healthz",
+		"tcp:8080":                         "tcp 127.0.0.1:8080",
+		"tcp:0.0.0.0:9000":                 "tcp 0.0.0.0:9000",
+		"http://127.0.0.1:8080/healthz":    "GET http://127.0.0.1:8080/healthz",
 		"https://localhost:8443/ready?x=1": "GET https://localhost:8443/ready?x=1",
-		"http://127.0.0.1/":               "GET http://127.0.0.1:80/",
+		"http://127.0.0.1/":                "GET http://127.0.0.1:80/",
 	} {
 		p, err := ParseReady(spec)
 		if err != nil || p.String() != want {

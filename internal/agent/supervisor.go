@@ -77,17 +77,17 @@ type Supervisor struct {
 
 // process is one run of the app.
 type process struct {
-	pid     int // also its process group
-	start   time.Time
-	readyAt time.Time
-	state   agentapi.State
-	stopped bool          // the agent asked it to stop
-	exited  chan struct{} // closed when it has been reaped and its output drained
-	ready   chan struct{} // closed when the probe passed
+	pid      int // also its process group
+	start    time.Time
+	readyAt  time.Time
+	state    agentapi.State
+	stopped  bool          // the agent asked it to stop
+	exited   chan struct{} // closed when it has been reaped and its output drained
+	ready    chan struct{} // closed when the probe passed
 	hopeless chan struct{} // closed when the probe can never pass
-	cancel  context.CancelFunc
-	code    int
-	drained sync.WaitGroup
+	cancel   context.CancelFunc
+	code     int
+	drained  sync.WaitGroup
 
 	probeErr      string
 	probeFailures int
