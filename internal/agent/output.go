@@ -83,3 +83,11 @@ func (o *output) subscribe() (<-chan []byte, func()) {
 		o.mu.Unlock()
 	}
 }
+
+// reset forgets the lines kept so far: a new run's crash shows only its own output.
+func (o *output) reset() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	clear(o.ring)
+	o.next, o.full = 0, false
+}

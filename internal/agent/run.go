@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // Options are the agent's settings besides what it supervises.
@@ -54,7 +52,7 @@ func Run(ctx context.Context, o Options, cfg Config) (int, error) {
 		ln.Close()
 		return 127, err
 	}
-	srv := &http.Server{Handler: Handler(s, o.Token), ReadHeaderTimeout: 10 * time.Second}
+	srv := NewServer(s, o.Token)
 	go srv.Serve(ln) //nolint:errcheck // ends with Close below
 
 	var stopWith syscall.Signal

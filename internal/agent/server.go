@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"time"
 
 	"github.com/hotpod/hotpod/internal/agentapi"
 	"github.com/hotpod/hotpod/internal/delta"
@@ -13,6 +15,28 @@ import (
 
 // maxPatch bounds an update's body: the largest binary plus its header.
 const maxPatch = delta.MaxTarget + delta.HeaderLen
+
+// Timeouts of the control API's connections.
+const (
+	// BodyStall fails an upload that sends nothing for this long: its new file is removed and
+	// the handler ends (no lock is held meanwhile anyway).
+	BodyStall = 30 * time.Second
+	// writeStall drops a client that takes nothing of a stream for this long.
+	writeStall = 30 * time.Second
+	// ReadHeaderTimeout and IdleTimeout are the server's (see NewServer).
+	ReadHeaderTimeout = 10 * time.Second
+	IdleTimeout       = 2 * time.Minute
+)
+
+// bodyStall is BodyStall; tests shorten it.
+var bodyStall = BodyStall
+
+// NewServer is the control API's HTTP server for s: Handler with the connection timeouts. There
+// is no overall read or write timeout: an update's body may take minutes on a slow link and the
+// event and log streams last the session; bodies are bounded by BodyStall instead.
+func NewServer(s *Supervisor, token string) *http.Server {
+	return &http.Server{Handler: Handler(s, token), ReadHeaderTimeout: ReadHeaderTimeout, IdleTimeout: IdleTimeout}
+}
 
 // Handler serves the control API of s. Every request must carry token.
 func Handler(s *Supervisor, token string) http.Handler {
@@ -30,7 +54,7 @@ func Handler(s *Supervisor, token string) http.Handler {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("patch of %d bytes is larger than any binary may be", r.ContentLength))
 			return
 		}
-		res, err := s.Update(p, r.Body)
+		res, err := s.Update(p, stallReader(w, r))
 		switch {
 		case errors.Is(err, delta.ErrWrongBase):
 			writeError(w, http.StatusConflict, err)
@@ -38,6 +62,8 @@ func Handler(s *Supervisor, token string) http.Handler {
 			writeError(w, http.StatusBadRequest, err)
 		case errors.Is(err, ErrNoSpace):
 			writeError(w, http.StatusInsufficientStorage, err)
+		case errors.Is(err, ErrShuttingDown):
+			writeError(w, http.StatusServiceUnavailable, err)
 		case err != nil:
 			writeError(w, http.StatusInternalServerError, err)
 		default:
@@ -51,11 +77,29 @@ func Handler(s *Supervisor, token string) http.Handler {
 			return
 		}
 		res, err := s.Restart(p)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrShuttingDown):
+			writeError(w, http.StatusServiceUnavailable, err)
+		case err != nil:
 			writeError(w, http.StatusInternalServerError, err)
+		default:
+			writeJSON(w, http.StatusOK, res)
+		}
+	})
+	mux.HandleFunc("PUT "+agentapi.PathFiles+"{path...}", func(w http.ResponseWriter, r *http.Request) {
+		sum, err := delta.ParseHash(r.URL.Query().Get("sha256"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("sha256=: %w", err))
 			return
 		}
-		writeJSON(w, http.StatusOK, res)
+		if r.ContentLength > MaxFile {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("file of %d bytes is larger than %d", r.ContentLength, int64(MaxFile)))
+			return
+		}
+		fileAnswer(w, s.PutFile(r.PathValue("path"), sum, stallReader(w, r)))
+	})
+	mux.HandleFunc("DELETE "+agentapi.PathFiles+"{path...}", func(w http.ResponseWriter, r *http.Request) {
+		fileAnswer(w, s.DeleteFile(r.PathValue("path")))
 	})
 	mux.HandleFunc("GET "+agentapi.PathEvents, func(w http.ResponseWriter, r *http.Request) {
 		events, stop := s.Subscribe()
@@ -73,11 +117,45 @@ func Handler(s *Supervisor, token string) http.Handler {
 	return authenticate(token, mux)
 }
 
+func fileAnswer(w http.ResponseWriter, err error) {
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, struct{}{})
+	case errors.Is(err, ErrNoSyncDir):
+		writeError(w, http.StatusNotFound, err)
+	case errors.Is(err, ErrEscape):
+		writeError(w, http.StatusForbidden, err)
+	case errors.Is(err, ErrBadFile):
+		writeError(w, http.StatusBadRequest, err)
+	case errors.Is(err, ErrNoSpace):
+		writeError(w, http.StatusInsufficientStorage, err)
+	default:
+		writeError(w, http.StatusInternalServerError, err)
+	}
+}
+
+// stallReader is r's body with a read deadline pushed forward on every read: a body that sends
+// nothing for BodyStall fails.
+func stallReader(w http.ResponseWriter, r *http.Request) io.Reader {
+	rc := http.NewResponseController(w)
+	return readerFunc(func(p []byte) (int, error) {
+		_ = rc.SetReadDeadline(time.Now().Add(bodyStall))
+		return r.Body.Read(p)
+	})
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// authenticate answers a request without the session token 401 at once, without reading its
+// body, and closes its connection: nothing of it is kept.
 func authenticate(token string, next http.Handler) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get(agentapi.TokenHeader))
 		if token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusUnauthorized, errors.New("wrong or missing session token: the agent was started by another hotpod session"))
 			return
 		}
@@ -95,6 +173,7 @@ func stream[T any](w http.ResponseWriter, r *http.Request, c <-chan T, encode fu
 		case <-r.Context().Done():
 			return
 		case v := <-c:
+			_ = rc.SetWriteDeadline(time.Now().Add(writeStall))
 			if _, err := w.Write(encode(v)); err != nil {
 				return
 			}

@@ -1,15 +1,22 @@
 // Package agent is the supervisor that runs as a dev container's entrypoint: it starts the app,
 // passes its output and exit code through, swaps in new binaries sent by the hotpod CLI and
-// restarts the app in place, and reports what happened over a small control API (server.go).
+// restarts the app in place, syncs files into a directory the app reads, and reports what
+// happened over a small control API (server.go).
+//
+// Standard library plus the zstd decoder only: it is compiled from source for every node's
+// platform (see agentsrc.go) and runs in any image, scratch included.
 package agent
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,29 +27,42 @@ import (
 
 // Config says what the agent supervises and how.
 type Config struct {
-	// Command is the app's argv. The binary at Binary is what updates replace; it is exec'd with
-	// Command as its arguments.
+	// Command is the app's argv, as the container would run it: Command[0] is resolved through
+	// the PATH of Env (as runc does), so a wrapper (sh -c, tini, dumb-init) or a name found on
+	// PATH runs as it would without the agent.
 	Command []string
-	Binary  string
-	Env     []string
-	Dir     string
-	// StopSignal asks the app to exit; after Grace it is killed.
+	// Binary is the file updates replace (default: Command[0] resolved). The command may run it
+	// through a wrapper; a restart restarts the whole command.
+	Binary string
+	Env    []string
+	Dir    string
+	// StopSignal asks the app to exit; Grace bounds how long it may take when the agent shuts
+	// down (and for restarts under StopGraceful), after which its process group is killed.
 	StopSignal syscall.Signal
 	Grace      time.Duration
-	Probe      Probe
+	// StopPolicy says how a restart stops the old process (default StopFast).
+	StopPolicy StopPolicy
+	// Probe is the readiness check (nil: ready once started).
+	Probe *agentapi.Probe
+	// SyncDir is where PUT /v1/files writes ("" refuses it).
+	SyncDir string
 	// Stdout and Stderr receive the app's output as it is written.
 	Stdout, Stderr io.Writer
-	// Reap makes the agent wait for every child of the process (it runs as PID 1 and inherits
-	// orphans), not only for the app.
+	// Reap makes the agent wait for every child of the process (it runs as PID 1 or as a child
+	// subreaper and inherits orphans), not only for the processes it started.
 	Reap bool
 }
 
 // Supervisor runs one app process at a time.
 type Supervisor struct {
-	cfg Config
-	out *output
+	cfg   Config
+	out   *output
+	probe checker
 
-	swap sync.Mutex // one update or restart at a time
+	swap sync.Mutex // one swap or restart at a time; never held while a body streams in
+
+	reapMu  sync.Mutex // held from fork to registration, so the reaper finds every waiter
+	waiters map[int]chan syscall.WaitStatus
 
 	mu       sync.Mutex
 	proc     *process
@@ -57,16 +77,21 @@ type Supervisor struct {
 
 // process is one run of the app.
 type process struct {
-	pid     int
-	start   time.Time
-	readyAt time.Time
-	state   agentapi.State
-	stopped bool          // the agent asked it to stop
-	exited  chan struct{} // closed when it has been reaped and its output drained
-	ready   chan struct{} // closed when the probe passed
-	cancel  context.CancelFunc
-	code    int
-	drained sync.WaitGroup
+	pid      int // also its process group
+	start    time.Time
+	readyAt  time.Time
+	state    agentapi.State
+	stopped  bool          // the agent asked it to stop
+	exited   chan struct{} // closed when it has been reaped and its output drained
+	ready    chan struct{} // closed when the probe passed
+	hopeless chan struct{} // closed when the probe can never pass
+	cancel   context.CancelFunc
+	code     int
+	drained  sync.WaitGroup
+
+	probeErr      string
+	probeFailures int
+	probeReported time.Time
 }
 
 // New checks the binary and returns a supervisor that has not started the app yet.
@@ -74,11 +99,24 @@ func New(cfg Config) (*Supervisor, error) {
 	if len(cfg.Command) == 0 {
 		return nil, errors.New("no command to run: pass it after --")
 	}
+	if cfg.Env == nil {
+		cfg.Env = os.Environ()
+	}
 	if cfg.Binary == "" {
-		cfg.Binary = cfg.Command[0]
+		path, err := lookPath(cfg.Command[0], cfg.Env, cfg.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("the app binary: %w (or name the file updates replace with --binary)", err)
+		}
+		cfg.Binary = path
 	}
 	if cfg.StopSignal == 0 {
 		cfg.StopSignal = syscall.SIGTERM
+	}
+	if cfg.StopPolicy == "" {
+		cfg.StopPolicy = StopFast
+	}
+	if _, err := ParseStopPolicy(string(cfg.StopPolicy)); err != nil {
+		return nil, err
 	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = io.Discard
@@ -86,27 +124,69 @@ func New(cfg Config) (*Supervisor, error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
-	b, err := os.ReadFile(cfg.Binary)
+	s := &Supervisor{cfg: cfg, out: newOutput(20), subs: map[chan agentapi.Event]struct{}{},
+		waiters: map[int]chan syscall.WaitStatus{}}
+	if cfg.Probe != nil {
+		c, err := newChecker(*cfg.Probe, s)
+		if err != nil {
+			return nil, err
+		}
+		s.probe = c
+	}
+	removeLeftovers(cfg.Binary)
+	sum, size, err := hashFile(cfg.Binary)
 	if err != nil {
 		return nil, fmt.Errorf("read the app binary: %w", err)
 	}
-	s := &Supervisor{cfg: cfg, out: newOutput(20), sha: delta.Sum(b), size: int64(len(b)),
-		subs: map[chan agentapi.Event]struct{}{}}
+	s.sha, s.size = sum, size
 	return s, nil
 }
 
+// hashFile streams path through SHA-256: a 70 MB binary is never held in memory.
+func hashFile(path string) (delta.Hash, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return delta.Hash{}, 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	return delta.Hash(h.Sum(nil)), n, err
+}
+
+// removeLeftovers removes what an agent killed in the middle of an update left beside the
+// binary (the emptyDir outlives the container).
+func removeLeftovers(binary string) {
+	dir, name := filepath.Split(binary)
+	matches, _ := filepath.Glob(filepath.Join(dir, "."+name+".hotpod-*"))
+	for _, m := range matches {
+		os.Remove(m)
+	}
+}
+
 // Start starts the app and, when Config.Reap is set, the zombie reaper. ctx bounds the
-// reaper's life.
+// reaper's life. A command that cannot be started at all is reported like a crash (state
+// exited, code 127 or 126, the reason as its output): the agent stays up for the next binary.
 func (s *Supervisor) Start(ctx context.Context) error {
 	if s.cfg.Reap {
 		go s.reap(ctx)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.startLocked()
+	if err := s.startLocked(); err != nil {
+		s.startFailedLocked(err)
+	}
+	return nil
 }
 
 func (s *Supervisor) startLocked() error {
+	if s.shutdown {
+		return errors.New("the agent is shutting down")
+	}
+	path, err := lookPath(s.cfg.Command[0], s.cfg.Env, s.cfg.Dir)
+	if err != nil {
+		return err
+	}
 	rOut, wOut, err := os.Pipe()
 	if err != nil {
 		return err
@@ -117,88 +197,119 @@ func (s *Supervisor) startLocked() error {
 		wOut.Close()
 		return err
 	}
-	attr := &os.ProcAttr{
+	s.out.reset() // the last lines are this run's
+	pid, done, err := s.spawn(path, s.cfg.Command, &os.ProcAttr{
 		Dir:   s.cfg.Dir,
 		Env:   s.cfg.Env,
 		Files: []*os.File{os.Stdin, wOut, wErr},
-		// Its own process group, so the kill after the grace period reaches the app's children.
+		// Its own process group: a stop reaches the app's children (a wrapper's app, its workers).
 		Sys: &syscall.SysProcAttr{Setpgid: true},
-	}
-	if attr.Env == nil {
-		attr.Env = os.Environ()
-	}
-	osp, err := os.StartProcess(s.cfg.Binary, s.cfg.Command, attr)
+	})
 	wOut.Close()
 	wErr.Close()
 	if err != nil {
 		rOut.Close()
 		rErr.Close()
-		return fmt.Errorf("start %s: %w", s.cfg.Binary, err)
+		return fmt.Errorf("start %s: %w", path, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &process{pid: osp.Pid, start: time.Now(), state: agentapi.StateStarting,
-		exited: make(chan struct{}), ready: make(chan struct{}), cancel: cancel}
+	p := &process{pid: pid, start: time.Now(), state: agentapi.StateStarting,
+		exited: make(chan struct{}), ready: make(chan struct{}), hopeless: make(chan struct{}), cancel: cancel}
 	p.drained.Add(2)
 	go func() { defer p.drained.Done(); s.out.copy(s.cfg.Stdout, rOut); rOut.Close() }()
 	go func() { defer p.drained.Done(); s.out.copy(s.cfg.Stderr, rErr); rErr.Close() }()
 	s.proc = p
 	s.exitCode, s.lastOut = nil, nil
-	s.emitLocked(agentapi.Event{Type: "started", PID: p.pid, SHA256: s.sha.String()})
-	if !s.cfg.Reap {
-		go func() {
-			st, err := osp.Wait()
-			if err != nil {
-				s.exited(osp.Pid, syscall.WaitStatus(0xff00)) // exit code 255: unknown
-				return
-			}
-			s.exited(osp.Pid, st.Sys().(syscall.WaitStatus))
-		}()
-	}
-	if s.cfg.Probe == nil {
+	s.emitLocked(agentapi.Event{Type: agentapi.EventStarted, PID: p.pid, SHA256: s.sha.String()})
+	go func() { s.exited(p, <-done) }()
+	if s.probe == nil {
 		s.readyLocked(p)
 	} else {
-		go s.probe(ctx, p)
+		go s.runProbe(ctx, p)
 	}
 	return nil
 }
 
-func (s *Supervisor) probe(ctx context.Context, p *process) {
-	for i := 0; ; i++ {
-		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := s.cfg.Probe.Check(cctx)
-		cancel()
-		if err == nil {
-			s.mu.Lock()
-			if p.state == agentapi.StateStarting {
-				s.readyLocked(p)
+// startFailedLocked reports a command that could not be started as a process that exited at
+// once, with the shell's codes: 127 not found, 126 not executable.
+func (s *Supervisor) startFailedLocked(err error) {
+	code := 126
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, errNotFound) {
+		code = 127
+	}
+	msg := "hotpod-agent: " + err.Error()
+	fmt.Fprintln(s.cfg.Stderr, msg)
+	p := &process{start: time.Now(), state: agentapi.StateExited, exited: make(chan struct{}),
+		ready: make(chan struct{}), hopeless: make(chan struct{}), cancel: func() {}, code: code}
+	close(p.exited)
+	s.proc = p
+	s.exitCode, s.lastOut = &code, []string{msg}
+	s.emitLocked(agentapi.Event{Type: agentapi.EventExited, ExitCode: &code, LastOutput: s.lastOut})
+}
+
+// spawn starts a process and returns its pid and a channel that receives its wait status. As
+// PID 1 the reaper waits for every child; the process is registered before the reaper can see
+// it exit.
+func (s *Supervisor) spawn(path string, argv []string, attr *os.ProcAttr) (int, <-chan syscall.WaitStatus, error) {
+	done := make(chan syscall.WaitStatus, 1)
+	if !s.cfg.Reap {
+		p, err := os.StartProcess(path, argv, attr)
+		if err != nil {
+			return 0, nil, err
+		}
+		go func() {
+			st, err := p.Wait()
+			if err != nil {
+				done <- syscall.WaitStatus(0xff00) // exit code 255: unknown
+				return
 			}
-			s.mu.Unlock()
-			return
+			done <- st.Sys().(syscall.WaitStatus)
+		}()
+		return p.Pid, done, nil
+	}
+	s.reapMu.Lock()
+	defer s.reapMu.Unlock()
+	p, err := os.StartProcess(path, argv, attr)
+	if err != nil {
+		return 0, nil, err
+	}
+	pid := p.Pid
+	_ = p.Release() // the reaper waits for it
+	s.waiters[pid] = done
+	return pid, done, nil
+}
+
+// reap waits for every child (the agent is PID 1 or a subreaper and inherits orphans) and hands
+// the status of the processes it started to their waiters.
+func (s *Supervisor) reap(ctx context.Context) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGCHLD)
+	defer signal.Stop(sig)
+	for {
+		for {
+			var ws syscall.WaitStatus
+			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+			s.reapMu.Lock()
+			c, ok := s.waiters[pid]
+			delete(s.waiters, pid)
+			s.reapMu.Unlock()
+			if ok {
+				c <- ws
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(pollInterval(i)):
+		case <-sig:
 		}
 	}
 }
 
-func (s *Supervisor) readyLocked(p *process) {
-	p.state = agentapi.StateReady
-	p.readyAt = time.Now()
-	close(p.ready)
-	s.emitLocked(agentapi.Event{Type: "ready", PID: p.pid, AfterMS: agentapi.Ms(time.Since(p.start))})
-}
-
-// exited records the end of the app process pid.
-func (s *Supervisor) exited(pid int, ws syscall.WaitStatus) {
-	s.mu.Lock()
-	p := s.proc
-	if p == nil || p.pid != pid {
-		s.mu.Unlock()
-		return // an orphan reaped as PID 1
-	}
-	s.mu.Unlock()
+// exited records the end of the app process p.
+func (s *Supervisor) exited(p *process, ws syscall.WaitStatus) {
 	// Let the output drain so the last lines are complete, but do not wait on a grandchild
 	// that keeps the pipe open.
 	drained := make(chan struct{})
@@ -216,39 +327,82 @@ func (s *Supervisor) exited(pid int, ws syscall.WaitStatus) {
 	p.cancel()
 	p.code = code
 	ran := time.Since(p.start)
-	s.exitCode = &code
+	current := s.proc == p
+	if current {
+		s.exitCode = &code
+	}
 	if p.stopped || s.shutdown {
 		p.state = agentapi.StateStopped
-		s.emitLocked(agentapi.Event{Type: "stopped", PID: pid, ExitCode: &code, AfterMS: agentapi.Ms(ran)})
+		s.emitLocked(agentapi.Event{Type: agentapi.EventStopped, PID: p.pid, ExitCode: &code, AfterMS: agentapi.Ms(ran)})
 	} else {
 		p.state = agentapi.StateExited
-		s.lastOut = s.out.last()
-		s.emitLocked(agentapi.Event{Type: "exited", PID: pid, ExitCode: &code, AfterMS: agentapi.Ms(ran), LastOutput: s.lastOut})
+		last := s.out.last()
+		if current {
+			s.lastOut = last
+		}
+		s.emitLocked(agentapi.Event{Type: agentapi.EventExited, PID: p.pid, ExitCode: &code, AfterMS: agentapi.Ms(ran), LastOutput: last})
 	}
 	close(p.exited)
 }
 
-// reap waits for every child (the agent is PID 1 and inherits orphans) and hands the app's
-// status to exited.
-func (s *Supervisor) reap(ctx context.Context) {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGCHLD)
-	defer signal.Stop(sig)
-	for {
-		for {
-			var ws syscall.WaitStatus
-			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-			if pid <= 0 || err != nil {
-				break
+func (s *Supervisor) readyLocked(p *process) {
+	p.state = agentapi.StateReady
+	p.readyAt = time.Now()
+	p.probeErr, p.probeFailures = "", 0
+	close(p.ready)
+	s.emitLocked(agentapi.Event{Type: agentapi.EventReady, PID: p.pid, AfterMS: agentapi.Ms(time.Since(p.start))})
+}
+
+// runProbe checks readiness from right after the start until it passes or the process ends.
+// Failures are counted and reported as they happen: the first at once, then at most every
+// agentapi.ProbeReportEvery, so a probe that can never pass is seen at once.
+func (s *Supervisor) runProbe(ctx context.Context, p *process) {
+	for i := 0; ; i++ {
+		err := s.probe.Check(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		permanent := errors.Is(err, errProbeHopeless)
+		s.mu.Lock()
+		if err == nil {
+			if p.state == agentapi.StateStarting {
+				s.readyLocked(p)
 			}
-			go s.exited(pid, ws)
+			s.mu.Unlock()
+			return
+		}
+		p.probeFailures++
+		p.probeErr = s.probe.String() + " → " + err.Error()
+		if p.probeFailures == 1 || time.Since(p.probeReported) >= agentapi.ProbeReportEvery {
+			p.probeReported = time.Now()
+			s.emitLocked(agentapi.Event{Type: agentapi.EventProbeFailed, PID: p.pid, Probe: s.probe.String(),
+				Error: p.probeErr, Failures: p.probeFailures, Permanent: permanent})
+		}
+		if permanent {
+			select {
+			case <-p.hopeless:
+			default:
+				close(p.hopeless)
+			}
+		}
+		s.mu.Unlock()
+		wait := pollInterval(i)
+		if permanent {
+			wait = time.Second // it may still appear (a script the app writes), but do not spin
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-sig:
+		case <-time.After(wait):
 		}
 	}
+}
+
+// pollInterval grows from a tight 1 ms right after start (the fast path of a small server) to
+// 50 ms for apps that take long to come up.
+func pollInterval(attempt int) time.Duration {
+	d := time.Millisecond << min(attempt/20, 6)
+	return min(d, 50*time.Millisecond)
 }
 
 // Signal passes sig to the app.
@@ -256,49 +410,26 @@ func (s *Supervisor) Signal(sig syscall.Signal) {
 	s.mu.Lock()
 	p := s.proc
 	s.mu.Unlock()
-	if p != nil {
+	if p != nil && p.pid > 0 {
 		_ = syscall.Kill(p.pid, sig)
 	}
 }
 
-// stop asks the app to exit with sig and kills its process group after the grace period.
-// It returns once the app has been reaped.
-func (s *Supervisor) stop(sig syscall.Signal) {
-	s.mu.Lock()
-	p := s.proc
-	if p == nil {
-		s.mu.Unlock()
-		return
-	}
-	p.stopped = true
-	s.mu.Unlock()
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = syscall.Kill(p.pid, sig)
-	select {
-	case <-p.exited:
-	case <-time.After(s.cfg.Grace):
-		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
-		_ = syscall.Kill(p.pid, syscall.SIGKILL)
-		<-p.exited
-	}
-}
-
-// Shutdown stops the app with sig (the configured stop signal when 0) and returns its exit code:
-// the code the agent itself should exit with.
+// Shutdown stops the app with sig (the configured stop signal when 0), giving it the grace
+// period, and returns its exit code: the code the agent itself should exit with. It never waits
+// for an update in progress (a stalled upload must not hold up the kubelet's SIGTERM); an update
+// that finishes afterwards starts nothing.
 func (s *Supervisor) Shutdown(sig syscall.Signal) int {
-	s.swap.Lock()
-	defer s.swap.Unlock()
 	s.mu.Lock()
 	s.shutdown = true
+	p := s.proc
 	s.mu.Unlock()
 	if sig == 0 {
 		sig = s.cfg.StopSignal
 	}
-	s.stop(sig)
+	if p != nil {
+		s.stop(p, StopGraceful, sig, s.cfg.Grace)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.exitCode != nil {
@@ -317,11 +448,15 @@ func (s *Supervisor) Status() agentapi.Status {
 func (s *Supervisor) statusLocked() agentapi.Status {
 	st := agentapi.Status{SHA256: s.sha.String(), Size: s.size, Restarts: s.restarts,
 		ExitCode: s.exitCode, LastOutput: s.lastOut, Binary: s.cfg.Binary, State: agentapi.StateStopped}
+	if s.probe != nil {
+		st.Probe = s.probe.String()
+	}
 	if p := s.proc; p != nil {
 		st.State = p.state
 		if p.state == agentapi.StateStarting || p.state == agentapi.StateReady {
 			st.PID = p.pid
 		}
+		st.ProbeError, st.ProbeFailures = p.probeErr, p.probeFailures
 	}
 	return st
 }
@@ -331,7 +466,7 @@ func (s *Supervisor) Subscribe() (<-chan agentapi.Event, func()) {
 	c := make(chan agentapi.Event, 64)
 	s.mu.Lock()
 	st := s.statusLocked()
-	c <- agentapi.Event{Type: "status", Time: time.Now(), Status: &st}
+	c <- agentapi.Event{Type: agentapi.EventStatus, Time: time.Now(), Status: &st}
 	s.subs[c] = struct{}{}
 	s.mu.Unlock()
 	return c, func() {
@@ -353,3 +488,69 @@ func (s *Supervisor) emitLocked(e agentapi.Event) {
 
 // Logs subscribes to the app's output.
 func (s *Supervisor) Logs() (<-chan []byte, func()) { return s.out.subscribe() }
+
+// errNotFound says a command is not on PATH (or not there at all).
+var errNotFound = errors.New("executable file not found")
+
+// defaultPath is the PATH a container gets when its image sets none (runc's and Docker's).
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath resolves a command's argv[0] as runc does: a name with a slash is a path (relative to
+// dir), any other is searched in the PATH of env.
+func lookPath(file string, env []string, dir string) (string, error) {
+	if strings.Contains(file, "/") {
+		p := file
+		if !filepath.IsAbs(p) && dir != "" {
+			p = filepath.Join(dir, p)
+		}
+		if err := executable(p); err != nil {
+			return "", fmt.Errorf("%s: %w", file, err)
+		}
+		return p, nil
+	}
+	path := defaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	var denied error
+	for _, d := range filepath.SplitList(path) {
+		if d == "" {
+			d = "."
+		}
+		p := filepath.Join(d, file)
+		if !filepath.IsAbs(p) && dir != "" {
+			p = filepath.Join(dir, p)
+		}
+		err := executable(p)
+		if err == nil {
+			return p, nil
+		}
+		if denied == nil && errors.Is(err, syscall.EACCES) {
+			denied = fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	if denied != nil {
+		return "", denied
+	}
+	return "", fmt.Errorf("%q: %w in $PATH (%s)", file, errNotFound, path)
+}
+
+// executable says whether p is a file the process may execute.
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w (no such file)", errNotFound)
+		}
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("is a directory: %w", syscall.EACCES)
+	}
+	if fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("not executable (mode %v): %w", fi.Mode().Perm(), syscall.EACCES)
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,20 @@ const (
 	PathRestart = "/v1/restart" // POST; query: UpdateParams (wait, timeout); reply: UpdateResult
 	PathEvents  = "/v1/events"  // GET: newline-delimited Events, the current state first
 	PathLogs    = "/v1/logs"    // GET: the app's output as it is written
+	// PathFiles + a relative path (slash-separated, each segment path-escaped) names a file in
+	// the agent's sync dir. PUT ?sha256=HEX, body = the file: written atomically, the app is not
+	// restarted; DELETE removes it (a directory with what it holds). See CheckFilePath.
+	PathFiles = "/v1/files/"
+)
+
+// Event types of PathEvents.
+const (
+	EventStatus      = "status"       // first line: Status
+	EventStarted     = "started"      // PID, SHA256
+	EventReady       = "ready"        // PID, AfterMS since start
+	EventStopped     = "stopped"      // stopped by the agent: PID, ExitCode, AfterMS it ran
+	EventExited      = "exited"       // exited on its own: PID, ExitCode, AfterMS, LastOutput
+	EventProbeFailed = "probe_failed" // PID, Probe, Error, Failures, Permanent
 )
 
 // TokenHeader carries the session token as "Bearer <token>".
@@ -47,6 +62,11 @@ type Status struct {
 	// LastOutput holds the app's last lines once it has exited, so a crash can be shown.
 	LastOutput []string `json:"last_output,omitempty"`
 	Binary     string   `json:"binary"`
+	// Probe describes the readiness check (Probe.String); ProbeError is its last failure and
+	// ProbeFailures the failures in a row, while the app is starting.
+	Probe         string `json:"probe,omitempty"`
+	ProbeError    string `json:"probe_error,omitempty"`
+	ProbeFailures int    `json:"probe_failures,omitempty"`
 }
 
 // Wait says how long an update or restart request blocks before it answers.
@@ -115,7 +135,7 @@ type UpdateResult struct {
 
 // Event is one line of PathEvents.
 type Event struct {
-	Type     string    `json:"type"` // "status" (first line), "started", "ready", "exited"
+	Type     string    `json:"type"` // one of the Event* constants
 	Time     time.Time `json:"time"`
 	PID      int       `json:"pid,omitempty"`
 	SHA256   string    `json:"sha256,omitempty"`
@@ -124,6 +144,38 @@ type Event struct {
 	AfterMS    float64  `json:"after_ms,omitempty"`
 	LastOutput []string `json:"last_output,omitempty"`
 	Status     *Status  `json:"status,omitempty"`
+	// For "probe_failed": the check (Probe.String), why it failed ("GET http://127.0.0.1:8080/healthz
+	// → 404 Not Found"), the failures in a row, and whether it can never pass (an exec probe whose
+	// command is missing or not executable). Sent on the first failure, then at most every
+	// ProbeReportEvery while it keeps failing.
+	Probe     string `json:"probe,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Failures  int    `json:"failures,omitempty"`
+	Permanent bool   `json:"permanent,omitempty"`
+}
+
+// ProbeReportEvery spaces the probe_failed events of a probe that keeps failing.
+const ProbeReportEvery = 2 * time.Second
+
+// CheckFilePath says whether rel may name a file under the sync dir: relative, slash-separated,
+// clean (no empty, "." or ".." segments, no backslash or NUL). The agent also refuses a path
+// that leaves the dir through a symlink.
+func CheckFilePath(rel string) error {
+	if rel == "" {
+		return fmt.Errorf("file path is empty: name a file relative to the sync dir")
+	}
+	if strings.HasPrefix(rel, "/") {
+		return fmt.Errorf("file path %q is absolute: name it relative to the sync dir", rel)
+	}
+	if strings.ContainsAny(rel, "\\\x00") {
+		return fmt.Errorf("file path %q has a backslash or NUL: use / between segments", rel)
+	}
+	for _, seg := range strings.Split(rel, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("file path %q is not clean (empty, . or .. segment): it must stay inside the sync dir", rel)
+		}
+	}
+	return nil
 }
 
 // Error is the body of every non-2xx answer.

@@ -2,6 +2,8 @@ package agentapi_test
 
 import (
 	"net/url"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +57,37 @@ func FuzzParseUpdateParams(f *testing.F) {
 		}
 		if p.Timeout <= 0 || p.Timeout > agentapi.MaxTimeout || (p.Wait != agentapi.WaitReady && p.Wait != agentapi.WaitStarted) {
 			t.Fatalf("accepted out-of-bounds params %+v from %q", p, raw)
+		}
+	})
+}
+
+func TestCheckFilePath(t *testing.T) {
+	for _, ok := range []string{"a", "a/b.txt", "static/css/site css.css", ".hidden", "a/..b", "...", "ünï/cöde"} {
+		if err := agentapi.CheckFilePath(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "/etc/passwd", "..", "../a", "a/../../b", "a/./b", "./a", "a//b", "a/", "a\\..\\b", "a\x00"} {
+		if err := agentapi.CheckFilePath(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// FuzzCheckFilePath: the agent checks every file path a request names with it; whatever it
+// accepts stays under the sync dir once joined to it.
+func FuzzCheckFilePath(f *testing.F) {
+	for _, s := range []string{"a/b", "../x", "a/../../b", "/abs", "a//b", "."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rel string) {
+		if agentapi.CheckFilePath(rel) != nil {
+			return
+		}
+		root := "/sync"
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		if !strings.HasPrefix(p, root+"/") || filepath.Clean(p) != root+"/"+rel {
+			t.Fatalf("%q accepted but joins to %q", rel, p)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -209,27 +210,62 @@ func TestSegmentedRoundTrip(t *testing.T) {
 	}
 }
 
-// CopyRaw checks a streamed raw patch as Apply checks one in memory.
-func TestCopyRaw(t *testing.T) {
-	target := bytes.Repeat([]byte("a whole binary "), 1000)
-	p := delta.EncodeRaw(target)
-	h, err := delta.ParseHeader(p)
+// ApplyStream decodes every kind of patch as a stream against a base read in place (a file, as
+// the agent reads the running binary), refuses what Apply refuses, and tells a failing writer
+// (a full disk) from a bad patch.
+func TestApplyStream(t *testing.T) {
+	v := buildVersions(t, "-s -w")
+	baseFile, err := os.CreateTemp(t.TempDir(), "base")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	if err := delta.CopyRaw(&out, bytes.NewReader(p[delta.HeaderLen:]), h); err != nil || !bytes.Equal(out.Bytes(), target) {
-		t.Fatalf("CopyRaw: %v", err)
+	if _, err := baseFile.Write(v.base); err != nil {
+		t.Fatal(err)
 	}
-	corrupt := bytes.Clone(p)
-	corrupt[len(corrupt)-1] ^= 1
-	for name, body := range map[string][]byte{
-		"truncated": p[delta.HeaderLen : len(p)-1],
-		"too long":  append(bytes.Clone(p[delta.HeaderLen:]), 'x'),
-		"corrupt":   corrupt[delta.HeaderLen:],
-	} {
-		if err := delta.CopyRaw(io.Discard, bytes.NewReader(body), h); err == nil {
-			t.Errorf("%s body accepted", name)
-		}
+	fi, _ := baseFile.Stat()
+	base := io.NewSectionReader(baseFile, 0, fi.Size())
+	seg, err := delta.EncodeSegmented(v.base, v.bigger, zstd.SpeedBetterCompression, 512<<10, 256<<10)
+	if err != nil {
+		t.Fatal(err)
 	}
+	dlt, _ := delta.Encode(v.base, v.bigger, zstd.SpeedBetterCompression)
+	full, _ := delta.Encode(nil, v.bigger, zstd.SpeedFastest)
+	for name, p := range map[string][]byte{"raw": delta.EncodeRaw(v.bigger), "full": full, "delta": dlt, "segmented": seg} {
+		t.Run(name, func(t *testing.T) {
+			h, err := delta.ParseHeader(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			if err := delta.ApplyStream(&out, h, bytes.NewReader(p[delta.HeaderLen:]), base, delta.Sum(v.base)); err != nil || !bytes.Equal(out.Bytes(), v.bigger) {
+				t.Fatalf("ApplyStream: %v", err)
+			}
+			for _, cut := range []int{delta.HeaderLen, delta.HeaderLen + (len(p)-delta.HeaderLen)/2, len(p) - 1} {
+				if err := delta.ApplyStream(io.Discard, h, bytes.NewReader(p[delta.HeaderLen:cut]), base, delta.Sum(v.base)); err == nil {
+					t.Errorf("truncated to %d accepted", cut)
+				}
+			}
+			if err := delta.ApplyStream(io.Discard, h, io.MultiReader(bytes.NewReader(p[delta.HeaderLen:]), strings.NewReader("x")), base, delta.Sum(v.base)); err == nil {
+				t.Error("trailing byte accepted")
+			}
+			disk := errors.New("no space left on device")
+			err = delta.ApplyStream(failingWriter{after: 1000, err: disk}, h, bytes.NewReader(p[delta.HeaderLen:]), base, delta.Sum(v.base))
+			if !errors.Is(err, delta.ErrWrite) || !errors.Is(err, disk) {
+				t.Fatalf("a failing writer gave %v, want ErrWrite wrapping it", err)
+			}
+		})
+	}
+}
+
+// failingWriter fails once more than after bytes were written.
+type failingWriter struct {
+	after int
+	err   error
+}
+
+func (w failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.after {
+		return w.after, w.err
+	}
+	return len(p), nil
 }

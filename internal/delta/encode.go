@@ -6,6 +6,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
+// FullWindow is the zstd window of a Full patch: what the agent's decoder holds in memory.
+const FullWindow = 8 << 20
+
 // EncodeRaw makes a patch that carries target as it is.
 func EncodeRaw(target []byte) []byte { return EncodeRawSum(target, Sum(target)) }
 
@@ -34,11 +37,17 @@ func EncodeKnown(base []byte, baseSum Hash, target []byte, targetSum Hash, level
 		h.Kind, h.Base = Segmented, baseSum
 		return encodeSegmentedPatch(h, base, target, level, segmentSize, segmentMargin)
 	}
+	window := windowFor(h.Size, len(base))
+	if base == nil {
+		// The decoder keeps a window of history in memory: a whole 70 MB binary would be 70 MB
+		// in the agent while the old app still runs, next to a tight memory limit.
+		window = min(window, FullWindow)
+	}
 	opts := []zstd.EOption{
 		zstd.WithEncoderLevel(level),
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderCRC(false), // the header's SHA-256 covers the result
-		zstd.WithWindowSize(int(windowFor(h.Size, len(base)))),
+		zstd.WithWindowSize(int(window)),
 	}
 	if base != nil {
 		h.Kind, h.Base = Delta, baseSum

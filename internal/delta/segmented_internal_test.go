@@ -3,6 +3,7 @@ package delta
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"math/rand/v2"
 	"testing"
 
@@ -68,7 +69,8 @@ func TestSegmentedCopyLengthChecked(t *testing.T) {
 		for _, v := range seg {
 			payload = binary.AppendUvarint(payload, v)
 		}
-		if _, err := applySegmented(base, payload, 10); err == nil {
+		h := Header{Kind: Segmented, Base: Sum(base), Size: 10}
+		if err := ApplyStream(io.Discard, h, bytes.NewReader(payload), bytes.NewReader(base), h.Base); err == nil {
 			t.Errorf("segment %v accepted", seg)
 		}
 	}

@@ -26,8 +26,10 @@ type Options struct {
 	Binary string   // the app's first build; copied into the work directory
 	Name   string   // the app's file name
 	Args   []string // the app's arguments
-	Ready  string   // the agent's --ready probe
+	Ready  string   // the agent's --ready probe (tcp:PORT, http://HOST:PORT/PATH)
 	Grace  time.Duration
+	// StopPolicy is the agent's --stop-policy ("": the agent's default, fast).
+	StopPolicy string
 	Output io.Writer // the app's output (and the agent's own messages)
 }
 
@@ -67,9 +69,12 @@ func (a *Agent) start(ctx context.Context, o Options) error {
 		return err
 	}
 	addrFile := filepath.Join(a.dir, "agent.addr")
-	args := []string{"--listen", "127.0.0.1:0", "--addr-file", addrFile, "--grace", o.Grace.String()}
+	args := []string{"--listen", "127.0.0.1:0", "--addr-file", addrFile, "--binary", bin, "--grace", o.Grace.String()}
 	if o.Ready != "" {
 		args = append(args, "--ready", o.Ready)
+	}
+	if o.StopPolicy != "" {
+		args = append(args, "--stop-policy", o.StopPolicy)
 	}
 	args = append(append(args, "--", bin), o.Args...)
 	a.cmd = exec.Command(o.Agent, args...)
@@ -124,9 +129,18 @@ func newToken() (string, error) {
 }
 
 func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
+	src, err := os.Open(from)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(to, b, 0o755)
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
 }
