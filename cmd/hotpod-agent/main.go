@@ -43,6 +43,7 @@ Flags:
 	fs.StringVar(&f.stopPolicy, "stop-policy", string(agent.StopFast), fmt.Sprintf("how a restart stops the app: %s (stop signal, SIGKILL to its group after %v), graceful (after --grace), kill (SIGKILL at once)", agent.StopFast, agent.FastGrace))
 	fs.StringVar(&f.syncDir, "sync-dir", "", "directory PUT /v1/files writes into (the app's KO_DATA_PATH, an emptyDir)")
 	fs.StringVar(&f.syncSeed, "sync-seed", "", "copy this directory tree into --sync-dir first, unless it was seeded before")
+	fs.BoolVar(&f.exitWithApp, "exit-with-app", false, "exit with the app's code when it exits on its own, as the container would without the agent (Jobs); by default the agent stays up for the next binary")
 	fs.StringVar(&f.addrFile, "addr-file", "", "write the bound control address to this file")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
@@ -60,6 +61,7 @@ type flags struct {
 	listen, tokenFile, binary, seed, probe, ready, stopSig, stopPolicy, syncDir, syncSeed, addrFile string
 	grace                                                                                           time.Duration
 	command                                                                                         []string
+	exitWithApp                                                                                     bool
 }
 
 func run(f flags) (int, error) {
@@ -128,5 +130,5 @@ func run(f flags) (int, error) {
 	return agent.Run(context.Background(),
 		agent.Options{Listen: f.listen, Token: token, AddrFile: f.addrFile},
 		agent.Config{Command: f.command, Binary: f.binary, Env: env, StopSignal: sig, Grace: f.grace, StopPolicy: policy,
-			Probe: probe, SyncDir: f.syncDir, Stdout: os.Stdout, Stderr: os.Stderr, Reap: reap})
+			Probe: probe, SyncDir: f.syncDir, Stdout: os.Stdout, Stderr: os.Stderr, Reap: reap, ExitWithApp: f.exitWithApp})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -474,4 +475,52 @@ func childOf(t *testing.T, pid int) int {
 	waitFor(t, func() bool { kids = children(pid); return len(kids) > 0 })
 	n, _ := strconv.Atoi(strings.SplitN(kids[0], ":", 2)[0])
 	return n
+}
+
+// TestExitWithApp: in a Job's container the agent ends with the app, with its exit code; by
+// default it stays up for the next binary.
+func TestExitWithApp(t *testing.T) {
+	for _, c := range []struct {
+		flag bool
+		code string
+	}{{true, "3"}, {true, "0"}, {false, "3"}} {
+		t.Run(fmt.Sprintf("exit-with-app=%v/code=%s", c.flag, c.code), func(t *testing.T) {
+			dir := t.TempDir()
+			bin := filepath.Join(dir, "app")
+			copyFile(t, childV1, bin)
+			args := []string{"--listen", "127.0.0.1:0", "--addr-file", filepath.Join(dir, "addr")}
+			if c.flag {
+				args = append(args, "--exit-with-app")
+			}
+			var out testutil.SyncBuffer
+			cmd := exec.Command(agentBin, append(args, "--", bin)...)
+			cmd.Env = append(os.Environ(), "HOTPOD_TOKEN="+token, "CRASH="+c.code)
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				var ee *exec.ExitError
+				got := 0
+				if errors.As(err, &ee) {
+					got = ee.ExitCode()
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				if !c.flag || strconv.Itoa(got) != c.code {
+					t.Fatalf("agent ended with code %d (exit-with-app %v, app code %s); output:\n%s", got, c.flag, c.code, out.String())
+				}
+			case <-time.After(5 * time.Second):
+				if c.flag {
+					t.Fatalf("the agent did not end with the app; output:\n%s", out.String())
+				}
+				// Without the flag it waits for the next binary: still up after the app is gone.
+				waitFor(t, func() bool { return strings.Contains(out.String(), "boom") })
+			}
+		})
+	}
 }

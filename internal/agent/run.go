@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/hotpod/hotpod/internal/agentapi"
 )
 
 // Options are the agent's settings besides what it supervises.
@@ -48,6 +50,12 @@ func Run(ctx context.Context, o Options, cfg Config) (int, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var events <-chan agentapi.Event // the app's exits, for ExitWithApp
+	if cfg.ExitWithApp {
+		ch, unsubscribe := s.Subscribe()
+		defer unsubscribe()
+		events = ch
+	}
 	if err := s.Start(ctx); err != nil {
 		ln.Close()
 		return 127, err
@@ -60,6 +68,11 @@ func Run(ctx context.Context, o Options, cfg Config) (int, error) {
 		select {
 		case <-ctx.Done():
 			stopWith = cfg.StopSignal
+		case e := <-events:
+			if e.Type == "exited" && e.ExitCode != nil {
+				srv.Close()
+				return *e.ExitCode, nil
+			}
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				s.Signal(syscall.SIGHUP)

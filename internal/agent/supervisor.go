@@ -48,6 +48,9 @@ type Config struct {
 	SyncDir string
 	// Stdout and Stderr receive the app's output as it is written.
 	Stdout, Stderr io.Writer
+	// ExitWithApp ends Run with the app's exit code when the app exits on its own (a Job's
+	// container ends when its work is done); by default the agent stays up for the next binary.
+	ExitWithApp bool
 	// Reap makes the agent wait for every child of the process (it runs as PID 1 or as a child
 	// subreaper and inherits orphans), not only for the processes it started.
 	Reap bool
