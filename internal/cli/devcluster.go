@@ -137,7 +137,11 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		}
 		rep.Infof("", "cleanup: %s", r)
 		if len(r.Kept) > 0 {
-			rep.Infof("", "kept what this session created that holds data (%s): kubectl delete it when you no longer need it", strings.Join(r.Kept, ", "))
+			var kept []string
+			for _, a := range r.Kept {
+				kept = append(kept, a.String())
+			}
+			rep.Infof("", "kept what this session created that holds data (%s): kubectl delete it when you no longer need it", strings.Join(kept, ", "))
 		}
 	}()
 	if err := sess.Apply(ctx, all); err != nil {

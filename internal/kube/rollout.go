@@ -36,7 +36,7 @@ var hopeless = map[string]string{
 	"ErrImagePull":               "check that the cluster can pull from the registry (--default-repo) and that the image exists",
 	"ImagePullBackOff":           "check that the cluster can pull from the registry (--default-repo) and that the image exists",
 	"ErrImageNeverPull":          "the pod's imagePullPolicy is Never and the image is not on the node",
-	"CreateContainerConfigError": "a Secret or ConfigMap the pod needs is missing (the message names it): create it",
+	"CreateContainerConfigError": "the container's settings cannot be used (the message says which: a missing Secret or ConfigMap, runAsNonRoot with an image that runs as root...): fix the manifest or create what it names",
 	"CreateContainerError":       "the container cannot be created: the message says why",
 	"RunContainerError":          "the container's command cannot start: the message says why",
 }
@@ -279,6 +279,9 @@ func (c *Client) lastLines(ctx context.Context, p corev1.Pod, container string) 
 	return "\n  | " + strings.ReplaceAll(strings.TrimRight(string(b), "\n"), "\n", "\n  | ")
 }
 
+// noise are warnings a cluster gives about every pod that change nothing for the app.
+var noise = map[string]bool{"MissingClusterDNS": true}
+
 // warnings are the warning events about pods since a time, one line each.
 func (c *Client) warnings(ctx context.Context, pods []corev1.Pod, since time.Time) []string {
 	names := map[string]map[string]bool{}
@@ -299,7 +302,7 @@ func (c *Client) warnings(ctx context.Context, pods []corev1.Pod, since time.Tim
 			if at.IsZero() {
 				at = e.EventTime.Time
 			}
-			if !set[e.InvolvedObject.Name] || at.Before(since) {
+			if !set[e.InvolvedObject.Name] || at.Before(since) || noise[e.Reason] {
 				continue
 			}
 			out = append(out, fmt.Sprintf("pod %s: %s: %s", e.InvolvedObject.Name, e.Reason, e.Message))

@@ -257,24 +257,49 @@ func (s *DevSession) Heartbeat(ctx context.Context) {
 
 // UndoReport says what Undo did.
 type UndoReport struct {
-	Deleted, Restored, Kept, Left []string
+	Deleted, Restored, Kept, Left []Applied
 }
 
 func (r UndoReport) String() string {
-	var parts []string
-	add := func(what string, l []string) {
-		if len(l) > 0 {
-			parts = append(parts, what+" "+strings.Join(l, ", "))
+	namespaces := map[string]bool{}
+	for _, l := range [][]Applied{r.Deleted, r.Restored, r.Kept, r.Left} {
+		for _, a := range l {
+			if a.Namespace != "" {
+				namespaces[a.Namespace] = true
+			}
 		}
+	}
+	name := func(a Applied) string {
+		if len(namespaces) == 1 {
+			return strings.ToLower(a.Kind) + "/" + a.Name
+		}
+		return a.String()
+	}
+	var parts []string
+	add := func(what string, l []Applied) {
+		if len(l) == 0 {
+			return
+		}
+		names := make([]string, len(l))
+		for i, a := range l {
+			names[i] = name(a)
+		}
+		parts = append(parts, what+" "+strings.Join(names, ", "))
 	}
 	add("deleted", r.Deleted)
 	add("restored", r.Restored)
 	add("kept", r.Kept)
-	add("left alone", r.Left)
+	add("left alone (changed by someone else meanwhile)", r.Left)
 	if len(parts) == 0 {
 		return "nothing to undo"
 	}
-	return strings.Join(parts, "; ")
+	s := strings.Join(parts, "; ")
+	if len(namespaces) == 1 {
+		for ns := range namespaces {
+			s += " (namespace " + ns + ")"
+		}
+	}
+	return s
 }
 
 // Undo puts the cluster back as it was before Apply: newest change first, objects the session
@@ -303,15 +328,15 @@ func (s *DevSession) Undo(ctx context.Context, timeout time.Duration) (UndoRepor
 		case err != nil:
 			errs = append(errs, err)
 		case what == "deleted":
-			rep.Deleted = append(rep.Deleted, c.Ref.String())
+			rep.Deleted = append(rep.Deleted, c.Ref)
 			gone = append(gone, c.Ref)
 		case what == "restored":
-			rep.Restored = append(rep.Restored, c.Ref.String())
+			rep.Restored = append(rep.Restored, c.Ref)
 			restored = append(restored, c.Ref)
 		case what == "kept":
-			rep.Kept = append(rep.Kept, c.Ref.String())
+			rep.Kept = append(rep.Kept, c.Ref)
 		case what == "left":
-			rep.Left = append(rep.Left, c.Ref.String())
+			rep.Left = append(rep.Left, c.Ref)
 		}
 	}
 	deadline := time.Now().Add(timeout)

@@ -138,7 +138,8 @@ func (m *Manager) sync(ctx context.Context, o any) {
 	}
 	running := map[string]bool{}
 	if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
-		for _, s := range p.Status.ContainerStatuses {
+		// Native sidecars report among the init containers.
+		for _, s := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
 			if s.State.Running != nil {
 				running[s.Name] = true
 			}

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -159,7 +160,10 @@ func takeSnapshot(t *testing.T, env *e2e.Env, ns string) snapshot {
 			for _, f := range []string{"resourceVersion", "generation", "managedFields", "creationTimestamp"} {
 				unstructured.RemoveNestedField(m, "metadata", f)
 			}
+			// The Deployment controller's bookkeeping: a rollback makes the old ReplicaSet the
+			// newest revision again, and says so in these.
 			unstructured.RemoveNestedField(m, "metadata", "annotations", "deployment.kubernetes.io/revision")
+			unstructured.RemoveNestedField(m, "metadata", "annotations", "deployment.kubernetes.io/revision-history")
 			out[gvr.Resource+"/"+o.GetName()] = m
 		}
 	}
@@ -204,9 +208,17 @@ func TestDevCorpusLeavesClusterAsBefore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = dyn.Resource(crds).Delete(t.Context(), "widgets.shop.e2e.hotpod.dev", metav1.DeleteOptions{})
+	deleteCRD := func() { // t.Context() has ended by the time cleanups run
+		_ = dyn.Resource(crds).Delete(context.Background(), "widgets.shop.e2e.hotpod.dev", metav1.DeleteOptions{})
+	}
+	deleteCRD() // an earlier run's, so that this session creates it
+	env.Eventually(t, time.Minute, "no widgets CRD", func() error {
+		if _, err := dyn.Resource(crds).Get(t.Context(), "widgets.shop.e2e.hotpod.dev", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there: %v", err)
+		}
+		return nil
 	})
+	t.Cleanup(deleteCRD)
 
 	// What the team had before: their config (an older version), their volume, and the API
 	// deployed with `hotpod deploy` (its own image, command and liveness probe).
@@ -239,11 +251,12 @@ func TestDevCorpusLeavesClusterAsBefore(t *testing.T) {
 	if len(pods) != 5 {
 		t.Fatalf("ready events for %d agents, want 5: %+v", len(pods), ready)
 	}
+	env.WaitRollout(t, ns, "api", 2*time.Minute) // the deployed pods are gone
 	for _, p := range env.Pods(t, ns, "app.kubernetes.io/name=api") {
 		if code, body := env.Get(t, ns, p.Name, 8080, "/"); code != 200 || strings.TrimSpace(body) != "shop api v1" {
 			t.Fatalf("pod %s answers %d %q", p.Name, code, body)
 		}
-		if c := p.Spec.Containers[0]; c.Command[0] != "/hotpod/agent" || c.LivenessProbe != nil {
+		if c := p.Spec.Containers[0]; len(c.Command) == 0 || c.Command[0] != "/hotpod/agent" || c.LivenessProbe != nil {
 			t.Fatalf("pod %s container api is not in dev mode: %v, liveness %v", p.Name, c.Command, c.LivenessProbe)
 		}
 	}
@@ -390,7 +403,7 @@ func TestDevNamespacesAndTakeOver(t *testing.T) {
 	env := e2e.Setup(t)
 	cs := env.Kube.Clientset
 	shop := fmt.Sprintf("e2e-shop-%d", time.Now().UnixNano()%100000)
-	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(t.Context(), shop, metav1.DeleteOptions{}) })
+	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), shop, metav1.DeleteOptions{}) })
 	dir := helloProject(t, map[string]string{
 		"k8s/app.yaml":     fmt.Sprintf(namespacedManifest, shop),
 		"missing/app.yaml": strings.Replace(fmt.Sprintf(namespacedManifest, "e2e-nowhere"), "apiVersion: v1\nkind: Namespace\nmetadata: {name: e2e-nowhere}\n---\n", "", 1),
@@ -414,7 +427,8 @@ func TestDevNamespacesAndTakeOver(t *testing.T) {
 		t.Fatalf("a refused session created namespace %s: %v", shop, err)
 	}
 
-	first := runDev(t, env, shop, dir, "-f", "k8s")
+	base := "--base-image=" + env.Registry + "/hotpod/base-nonroot:latest"
+	first := runDev(t, env, shop, dir, "-f", "k8s", base)
 	first.await("ready", 2)
 	secrets, err := cs.CoreV1().Secrets(shop).List(t.Context(), metav1.ListOptions{LabelSelector: "hotpod.dev/session"})
 	if err != nil || len(secrets.Items) != 1 {
@@ -426,7 +440,7 @@ func TestDevNamespacesAndTakeOver(t *testing.T) {
 	}
 	first.cmd.Wait()
 
-	second := runDev(t, env, shop, dir, "-f", "k8s")
+	second := runDev(t, env, shop, dir, "-f", "k8s", base)
 	var infos []string
 	for n := 0; n < 2; {
 		e, ok := <-second.events
