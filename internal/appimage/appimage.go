@@ -230,7 +230,7 @@ func (b *Builder) image(ctx context.Context, s Service, p v1.Platform) (v1.Image
 	} else {
 		res.BinaryPath = manifest.KoAppDir + "/" + m.Name
 		layers := []v1.Layer{}
-		res.KoData, err = kodataDir(m)
+		res.KoData, err = m.KoData()
 		if err != nil {
 			return nil, Result{}, err
 		}

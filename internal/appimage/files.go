@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/hotpod/hotpod/internal/gopkg"
 	"github.com/hotpod/hotpod/internal/image"
 )
 
@@ -103,21 +101,6 @@ func scanLayer(l v1.Layer, rel, whiteout, dir string) (*tar.Header, bool, error)
 			gone = true // a directory above the file was replaced in this layer
 		}
 	}
-}
-
-// kodataDir returns the kodata directory beside m's sources, or "" when there is none.
-func kodataDir(m *gopkg.Main) (string, error) {
-	d := filepath.Join(m.Dir, "kodata")
-	fi, err := os.Stat(d)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "", nil
-	case err != nil:
-		return "", err
-	case !fi.IsDir():
-		return "", nil
-	}
-	return d, nil
 }
 
 // kodataFiles lists the layer that puts root's files at KoDataPath, as ko does: symlinks are

@@ -122,7 +122,7 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 
 	loop := &devloop.Loop{Service: m.Name, Builder: builder, Shipper: ship.New(method), Report: rep,
 		WorkDir: work, ReadyTimeout: f.readyTimeout,
-		WatchSet: watchSetOf(env.Dir, pkg, builder)}
+		WatchSet: watchSetOf(env.Dir, pkg, builder, false)}
 	var agent *local.Agent
 	defer func() {
 		if agent != nil {
@@ -131,8 +131,14 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 		}
 	}()
 	prefixed := report.NewPrefixWriter(logs, m.Name)
+	// Locally the app reads kodata/ where it is: nothing to sync, nothing to watch there.
+	var appEnv []string
+	set := watchSet(m)
+	if kodata, _ := m.KoData(); kodata != "" {
+		appEnv, set.Trees = []string{"KO_DATA_PATH=" + kodata}, nil
+	}
 	// Watch before the first build: an edit saved while it runs is the next iteration.
-	w, err := watch.New(watchSet(m), f.debounce)
+	w, err := watch.New(set, f.debounce)
 	if err != nil {
 		return err
 	}
@@ -140,7 +146,7 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 	rep.Infof(m.Name, "building %s", m.ImportPath)
 	target, err := loop.Start(ctx, func(ctx context.Context, path string) (*devloop.Target, error) {
 		agent, err = local.Start(ctx, local.Options{Agent: agentPath, Binary: path, Name: m.Name, Args: appArgs,
-			Ready: f.ready, Grace: f.grace, Output: prefixed})
+			Ready: f.ready, Grace: f.grace, Output: prefixed, Env: appEnv})
 		if err != nil {
 			return nil, err
 		}
@@ -158,18 +164,27 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 	return loop.Run(ctx, w)
 }
 
-// watchSetOf recomputes what to watch for pkg after a build (new local imports, new embeds).
-func watchSetOf(dir, pkg string, b *build.Builder) func(context.Context) (watch.Set, error) {
+// watchSetOf recomputes what to watch for pkg after a build (new local imports, new embeds);
+// kodata/ is watched only when it is synced (kodata).
+func watchSetOf(dir, pkg string, b *build.Builder, kodata bool) func(context.Context) (watch.Set, error) {
 	return func(ctx context.Context) (watch.Set, error) {
 		m, err := gopkg.Load(ctx, dir, pkg, b.Env())
 		if err != nil {
 			return watch.Set{}, err
 		}
-		return watchSet(m), nil
+		set := watchSet(m)
+		if !kodata {
+			set.Trees = nil
+		}
+		return set, nil
 	}
 }
 
 func watchSet(m *gopkg.Main) watch.Set {
 	files := append([]string{filepath.Join(m.ModuleDir, "go.mod"), filepath.Join(m.ModuleDir, "go.sum")}, m.EmbedFiles...)
-	return watch.Set{Dirs: m.Dirs, Files: files}
+	set := watch.Set{Dirs: m.Dirs, Files: files}
+	if kodata, _ := m.KoData(); kodata != "" {
+		set.Trees = []string{kodata}
+	}
+	return set
 }

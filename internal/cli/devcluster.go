@@ -84,12 +84,12 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		}
 		go w.Run(ctx)
 		watchers[key] = w
-		loop := &devloop.Loop{Service: names[ref], Builder: res.Builder, Shipper: ship.New(method), Report: rep,
+		loop := &devloop.Loop{Service: names[ref], Builder: res.Builder, Shipper: ship.New(method), Report: rep, KoData: res.KoData,
 			WorkDir: filepath.Join(ib.WorkDir, strconv.Itoa(len(loops))), ReadyTimeout: f.readyTimeout}
 		if err := os.MkdirAll(loop.WorkDir, 0o700); err != nil {
 			return err
 		}
-		loop.WatchSet = watchSetOf(env.Dir, ref, res.Builder)
+		loop.WatchSet = watchSetOf(env.Dir, ref, res.Builder, true)
 		loop.Init(res.Binary, time.Since(t), started)
 		loops[key] = loop
 		rep.Infof(res.Main.Name, "pushed %s", res.Built.Ref)

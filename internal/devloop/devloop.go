@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +59,9 @@ type Loop struct {
 	Targets func() []*Target
 	// ReadyTimeout bounds the wait for an app to pass its probe.
 	ReadyTimeout time.Duration
+	// KoData is the main package's kodata/ directory on disk ("" when none): an edit there
+	// is synced to every target's agent (PUT /v1/files) without a build.
+	KoData string
 
 	iteration atomic.Int64
 	current   atomic.Pointer[delta.Hash]
@@ -64,6 +69,9 @@ type Loop struct {
 	started    time.Time
 	firstBuild time.Duration
 	size       atomic.Int64
+	// kodata files edited during the session (relative paths): a target that joins gets them.
+	filesMu sync.Mutex
+	edited  map[string]bool
 }
 
 // Iteration is the number of the latest iteration.
@@ -145,6 +153,12 @@ func (l *Loop) Run(ctx context.Context, w *watch.Watcher) error {
 		case <-ctx.Done():
 			return nil
 		case b = <-w.Batches():
+		}
+		if files := l.kodata(b.Paths); len(files) > 0 {
+			l.syncAll(ctx, b.First, files)
+			if len(files) == len(b.Paths) {
+				continue // only kodata changed: nothing to build
+			}
 		}
 		it := int(l.iteration.Add(1))
 		res, bin, err := l.buildLatest(ctx, w, it, &b)
@@ -298,13 +312,18 @@ func (l *Loop) Bring(ctx context.Context, t *Target, it int, first time.Time, bu
 		Method: kind.String(), SHA256: h.String()})
 }
 
-// Follow reports t's crashes until ctx ends, reconnecting when the event stream breaks.
+// Follow reports t's crashes and failing readiness checks until ctx ends, reconnecting when
+// the event stream breaks.
 func (l *Loop) Follow(ctx context.Context, t *Target) {
 	for ctx.Err() == nil {
 		err := t.Client.Events(ctx, func(e agentapi.Event) {
-			if e.Type == "exited" && e.ExitCode != nil {
+			switch {
+			case e.Type == agentapi.EventExited && e.ExitCode != nil:
 				l.Report.Crashed(report.Crashed{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(),
 					ExitCode: *e.ExitCode, LastOutput: e.LastOutput})
+			case e.Type == agentapi.EventProbeFailed:
+				l.Report.ProbeFailed(report.ProbeFailed{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(),
+					Probe: e.Probe, Error: e.Error, Failures: e.Failures, Permanent: e.Permanent})
 			}
 		})
 		if ctx.Err() != nil || err == nil {
@@ -336,8 +355,19 @@ func (l *Loop) Init(bin []byte, buildTime time.Duration, started time.Time) {
 }
 
 // Join brings a target that just appeared (a new or restarted pod) to the current binary, or,
-// when it already runs it, reports it ready once it is.
+// when it already runs it, reports it ready once it is; kodata edited during the session
+// reaches it too.
 func (l *Loop) Join(ctx context.Context, t *Target) {
+	l.filesMu.Lock()
+	var edited []string
+	for rel := range l.edited {
+		edited = append(edited, rel)
+	}
+	l.filesMu.Unlock()
+	if len(edited) > 0 {
+		sort.Strings(edited)
+		l.sync(ctx, t, time.Now(), edited)
+	}
 	h := l.Current()
 	if t.runs() != h {
 		l.Bring(ctx, t, l.Iteration(), time.Now(), 0, h, int(l.size.Load()))
@@ -360,5 +390,74 @@ func (l *Loop) Join(ctx context.Context, t *Target) {
 		l.Report.Ready(report.Ready{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(),
 			EditToReady: agentapi.Ms(time.Since(l.started)), BuildMS: agentapi.Ms(l.firstBuild),
 			BinaryBytes: int(l.size.Load()), SHA256: h.String(), Method: "image"})
+	}
+}
+
+// kodata picks the paths of a batch that lie in KoData, relative to it.
+func (l *Loop) kodata(paths []string) []string {
+	if l.KoData == "" {
+		return nil
+	}
+	var out []string
+	for _, p := range paths {
+		rel, err := filepath.Rel(l.KoData, p)
+		if err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			out = append(out, filepath.ToSlash(rel))
+		}
+	}
+	return out
+}
+
+// syncAll brings kodata files to every target at once.
+func (l *Loop) syncAll(ctx context.Context, first time.Time, files []string) {
+	l.filesMu.Lock()
+	if l.edited == nil {
+		l.edited = map[string]bool{}
+	}
+	for _, f := range files {
+		l.edited[f] = true
+	}
+	l.filesMu.Unlock()
+	var wg sync.WaitGroup
+	for _, t := range l.Targets() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.sync(ctx, t, first, files)
+		}()
+	}
+	wg.Wait()
+}
+
+// sync puts each file as it is now on disk (or deletes it when it is gone) into t's sync dir.
+func (l *Loop) sync(ctx context.Context, t *Target, first time.Time, files []string) {
+	sent, total := []string{}, 0
+	for _, rel := range files {
+		p := filepath.Join(l.KoData, filepath.FromSlash(rel))
+		fi, err := os.Stat(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			err = t.Client.DeleteFile(ctx, rel)
+		case err != nil:
+		case fi.IsDir():
+			continue // its files come on their own
+		default:
+			var data []byte
+			if data, err = os.ReadFile(p); err == nil {
+				err = t.Client.PutFile(ctx, rel, data)
+				total += len(data)
+			}
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				l.Report.Failed(report.Failed{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(), Error: fmt.Sprintf("sync kodata/%s: %v", rel, err)})
+			}
+			return
+		}
+		sent = append(sent, "kodata/"+rel)
+	}
+	if len(sent) > 0 {
+		l.Report.Synced(report.Synced{Service: l.Service, Pod: t.Name, Files: sent, Bytes: total,
+			EditToReady: agentapi.Ms(time.Since(first))})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,4 +169,20 @@ func ModuleAdvice(goOutput, dir string) (advice string, ok bool) {
 		return fmt.Sprintf("%s (the module in %s): %s, or name a package inside it", first, dir, fix), true
 	}
 	return "", false
+}
+
+// KoData returns the kodata/ directory beside the main package's sources (ko ships its files
+// at $KO_DATA_PATH), or "" when there is none.
+func (m *Main) KoData() (string, error) {
+	d := filepath.Join(m.Dir, "kodata")
+	fi, err := os.Stat(d)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", nil
+	case err != nil:
+		return "", err
+	case !fi.IsDir():
+		return "", nil
+	}
+	return d, nil
 }

@@ -31,6 +31,8 @@ type Options struct {
 	// StopPolicy is the agent's --stop-policy ("": the agent's default, fast).
 	StopPolicy string
 	Output io.Writer // the app's output (and the agent's own messages)
+	// Env is added to the app's environment (hotpod's own: KO_DATA_PATH).
+	Env []string
 }
 
 // Agent is a running local agent.
@@ -79,7 +81,7 @@ func (a *Agent) start(ctx context.Context, o Options) error {
 	args = append(append(args, "--", bin), o.Args...)
 	a.cmd = exec.Command(o.Agent, args...)
 	a.cmd.Dir = appDir
-	a.cmd.Env = append(os.Environ(), "HOTPOD_TOKEN="+token)
+	a.cmd.Env = append(append(os.Environ(), o.Env...), "HOTPOD_TOKEN="+token)
 	a.cmd.Stdout, a.cmd.Stderr = o.Output, o.Output
 	// Its own process group: Ctrl-C reaches hotpod, which then stops the agent in order. Should
 	// hotpod die without that chance (SIGKILL), the kernel sends the agent SIGTERM: nothing is

@@ -54,6 +54,28 @@ type Failed struct {
 	Error     string `json:"error"`
 }
 
+// ProbeFailed says a pod's readiness check keeps failing (or can never pass), while the app runs.
+type ProbeFailed struct {
+	Event     string `json:"event"` // "probe_failed"
+	Service   string `json:"service"`
+	Pod       string `json:"pod"`
+	Iteration int    `json:"iteration"`
+	Probe     string `json:"probe"`
+	Error     string `json:"error"`
+	Failures  int    `json:"failures"`
+	Permanent bool   `json:"permanent,omitempty"`
+}
+
+// Synced says files (ko's kodata/) reached a pod without a rebuild.
+type Synced struct {
+	Event       string   `json:"event"` // "synced"
+	Service     string   `json:"service"`
+	Pod         string   `json:"pod"`
+	Files       []string `json:"files"`
+	Bytes       int      `json:"bytes"`
+	EditToReady float64  `json:"edit_to_ready_ms"`
+}
+
 // Info is a progress message (watching, building, connected...).
 type Info struct {
 	Event   string `json:"event"` // "info"
@@ -142,6 +164,29 @@ func (r *Reporter) Crashed(e Crashed) {
 func (r *Reporter) Failed(e Failed) {
 	e.Event = "ship_failed"
 	r.write(e, func() string { return fmt.Sprintf("✗ %s [%s]  %s", e.Service, e.Pod, e.Error) })
+}
+
+// ProbeFailed reports a readiness check that keeps failing.
+func (r *Reporter) ProbeFailed(e ProbeFailed) {
+	e.Event = "probe_failed"
+	r.write(e, func() string {
+		if e.Permanent {
+			return fmt.Sprintf("✗ %s [%s]  readiness %s can never pass: %s", e.Service, e.Pod, e.Probe, e.Error)
+		}
+		times := "once"
+		if e.Failures > 1 {
+			times = fmt.Sprintf("%d times", e.Failures)
+		}
+		return fmt.Sprintf("✗ %s [%s]  readiness %s failed %s: %s", e.Service, e.Pod, e.Probe, times, e.Error)
+	})
+}
+
+// Synced reports files synced to a pod.
+func (r *Reporter) Synced(e Synced) {
+	e.Event = "synced"
+	r.write(e, func() string {
+		return fmt.Sprintf("✓ %s [%s]  synced %s (%s)   edit→ready %s", e.Service, e.Pod, strings.Join(e.Files, ", "), Bytes(e.Bytes), secs(e.EditToReady))
+	})
 }
 
 // Infof reports a progress message.

@@ -6,6 +6,7 @@ package watch
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,11 +22,13 @@ type Batch struct {
 	Paths []string
 }
 
-// Set is what to watch: whole source directories (where .go and assembly files matter) and
-// single files (go.mod, go.sum, embedded files).
+// Set is what to watch: whole source directories (where .go and assembly files matter),
+// single files (go.mod, go.sum, embedded files), and trees where every file matters, in every
+// subdirectory (ko's kodata/).
 type Set struct {
 	Dirs  []string
 	Files []string
+	Trees []string
 }
 
 // Watcher watches a Set.
@@ -35,6 +38,7 @@ type Watcher struct {
 	mu       sync.Mutex
 	srcDirs  map[string]bool
 	files    map[string]bool
+	trees    []string
 	watching map[string]bool
 	out      chan Batch
 	errs     chan error
@@ -70,6 +74,20 @@ func (w *Watcher) Update(set Set) error {
 		w.files[f] = true
 		// Watch the directory, not the file: editors replace files by renaming over them.
 		want[filepath.Dir(f)] = true
+	}
+	w.trees = nil
+	for _, t := range set.Trees {
+		t = filepath.Clean(t)
+		w.trees = append(w.trees, t)
+		err := filepath.WalkDir(t, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				want[p] = true
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", t, err)
+		}
 	}
 	for d := range want {
 		if !w.watching[d] {
@@ -108,6 +126,9 @@ func (w *Watcher) Run(ctx context.Context) {
 		case ev := <-w.fsw.Events:
 			if !w.relevant(ev) {
 				continue
+			}
+			if ev.Op&fsnotify.Create != 0 {
+				w.watchNewDir(ev.Name)
 			}
 			if pending.First.IsZero() {
 				pending.First = time.Now()
@@ -153,7 +174,7 @@ func (w *Watcher) relevant(ev fsnotify.Event) bool {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.files[name] {
+	if w.files[name] || w.inTree(name) {
 		return true
 	}
 	if !w.srcDirs[filepath.Dir(name)] {
@@ -164,6 +185,33 @@ func (w *Watcher) relevant(ev fsnotify.Event) bool {
 		return true
 	}
 	return base == "go.mod" || base == "go.sum"
+}
+
+// inTree reports whether name lies under one of the trees; w.mu is held.
+func (w *Watcher) inTree(name string) bool {
+	for _, t := range w.trees {
+		if rel, err := filepath.Rel(t, name); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			return true
+		}
+	}
+	return false
+}
+
+// watchNewDir starts watching a directory made inside a tree (and what is already in it).
+func (w *Watcher) watchNewDir(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.inTree(name) {
+		return
+	}
+	_ = filepath.WalkDir(name, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && !w.watching[p] {
+			if w.fsw.Add(p) == nil {
+				w.watching[p] = true
+			}
+		}
+		return nil
+	})
 }
 
 // Ignored reports whether base names an editor's temporary or backup file.

@@ -108,3 +108,32 @@ func TestNewFailsOnMissingDirectory(t *testing.T) {
 		t.Fatal("watching a missing directory succeeded")
 	}
 }
+
+// TestTreesWatchEveryFile: in a tree (ko's kodata/) every file counts, in subdirectories too,
+// also in one made after the watch began; editor noise still does not.
+func TestTreesWatchEveryFile(t *testing.T) {
+	tree := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(tree, "css"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w, err := watch.New(watch.Set{Trees: []string{tree}}, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go w.Run(t.Context())
+	for _, p := range []string{"index.html", "css/site.css"} {
+		write(t, filepath.Join(tree, ".#"+filepath.Base(p)), "x") // noise
+		write(t, filepath.Join(tree, p), "v1")
+		if b := next(t, w); !slices.Equal(b.Paths, []string{filepath.Join(tree, p)}) {
+			t.Fatalf("batch %v, want %s", b.Paths, p)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(tree, "img"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	next(t, w) // the new directory itself
+	write(t, filepath.Join(tree, "img", "logo.svg"), "<svg/>")
+	if b := next(t, w); !slices.Contains(b.Paths, filepath.Join(tree, "img", "logo.svg")) {
+		t.Fatalf("batch %v, want img/logo.svg", b.Paths)
+	}
+}

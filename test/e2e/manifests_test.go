@@ -291,6 +291,25 @@ func TestDevCorpusLeavesClusterAsBefore(t *testing.T) {
 		}
 	}
 
+	// kodata/: served from the emptyDir the agent seeded; an edit there reaches every pod of
+	// the service without a build, on the read-only root filesystem.
+	for _, p := range env.Pods(t, ns, "app.kubernetes.io/name=api") {
+		if code, body := env.Get(t, ns, p.Name, 8080, "/static/index.txt"); code != 200 || strings.TrimSpace(body) != "static v1" {
+			t.Fatalf("pod %s serves kodata %d %q", p.Name, code, body)
+		}
+	}
+	s.edit2("cmd/api/kodata/index.txt", "static v1", "static v2")
+	for _, e := range s.await("synced", 3) {
+		if e.Service != "api" {
+			t.Fatalf("synced %+v", e)
+		}
+	}
+	for _, p := range env.Pods(t, ns, "app.kubernetes.io/name=api") {
+		if code, body := env.Get(t, ns, p.Name, 8080, "/static/index.txt"); code != 200 || strings.TrimSpace(body) != "static v2" {
+			t.Fatalf("after the kodata edit pod %s serves %d %q", p.Name, code, body)
+		}
+	}
+
 	infos := s.interrupt()
 	cleanup := strings.Join(infos, "\n")
 	if !strings.Contains(cleanup, "kept customresourcedefinition/widgets.shop.e2e.hotpod.dev") {
