@@ -19,6 +19,9 @@ func emitAll(r *report.Reporter) {
 	r.BuildFailed(report.BuildFailed{Service: "hello", Iteration: 4, Error: "./main.go:12:2: undefined: foo"})
 	r.Crashed(report.Crashed{Service: "hello", Pod: "local", Iteration: 5, ExitCode: 1, LastOutput: []string{"panic: boom"}})
 	r.Failed(report.Failed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 6, Error: "ship: connection refused"})
+	r.ProbeFailed(report.ProbeFailed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 1, Probe: "GET http://127.0.0.1:8080/healthz", Error: "404 Not Found", Failures: 5})
+	r.ProbeFailed(report.ProbeFailed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 1, Probe: "exec podcli ready", Error: `exec: "podcli": executable file not found in $PATH`, Failures: 1, Permanent: true})
+	r.Synced(report.Synced{Service: "hello", Pod: "hello-7d4b9-x2x", Files: []string{"kodata/index.html"}, Bytes: 2048, EditToReady: 42})
 }
 
 func TestGolden(t *testing.T) {
