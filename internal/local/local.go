@@ -30,7 +30,7 @@ type Options struct {
 	Grace  time.Duration
 	// StopPolicy is the agent's --stop-policy ("": the agent's default, fast).
 	StopPolicy string
-	Output io.Writer // the app's output (and the agent's own messages)
+	Output     io.Writer // the app's output (and the agent's own messages)
 }
 
 // Agent is a running local agent.
