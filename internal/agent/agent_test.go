@@ -362,11 +362,23 @@ func TestAgentRefusesNonLoopbackAndMissingToken(t *testing.T) {
 		{[]string{}, "HOTPOD_TOKEN=x", "no command"},
 		{[]string{"--ready", "udp:1", "--", childV1}, "HOTPOD_TOKEN=x", "ready probe"},
 		{[]string{"--stop-signal", "FOO", "--", childV1}, "HOTPOD_TOKEN=x", "stop signal"},
+		{[]string{"--stop-policy", "gentle", "--", childV1}, "HOTPOD_TOKEN=x", "stop policy"},
+		{[]string{"--probe", `{"httpGet":{"port":8080}`, "--", childV1}, "HOTPOD_TOKEN=x", "--probe"},
+		{[]string{"--probe", `{"httpGet":{"port":8080},"tcpSocket":{"port":1}}`, "--", childV1}, "HOTPOD_TOKEN=x", "exactly one"},
+		{[]string{"--probe", `{"httpGet":{"port":8080,"paht":"/x"}}`, "--", childV1}, "HOTPOD_TOKEN=x", "unknown field"},
+		{[]string{"--probe", `{"tcpSocket":{"port":1}}`, "--ready", "tcp:1", "--", childV1}, "HOTPOD_TOKEN=x", "both"},
+		{[]string{"--sync-seed", "/tmp", "--", childV1}, "HOTPOD_TOKEN=x", "--sync-seed needs --sync-dir"},
 	}
 	for _, c := range cases {
-		cmd := exec.Command(agentBin, c.args...)
+		// Bounded: an agent that wrongly accepts its flags would otherwise run on.
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		cmd := exec.CommandContext(ctx, agentBin, append([]string{"--listen", "127.0.0.1:0"}, c.args...)...)
+		if len(c.args) > 0 && c.args[0] == "--listen" {
+			cmd = exec.CommandContext(ctx, agentBin, c.args...)
+		}
 		cmd.Env = append(os.Environ(), c.env)
 		out, err := cmd.CombinedOutput()
+		cancel()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), c.msg) {
 			t.Errorf("%v: err %v, output %q; want exit 2 with %q", c.args, err, out, c.msg)
@@ -522,5 +534,41 @@ func TestExitWithApp(t *testing.T) {
 				waitFor(t, func() bool { return strings.Contains(out.String(), "boom") })
 			}
 		})
+	}
+}
+
+// The agent as a process reaps every child (PID 1 or subreaper), and an exec probe's command is
+// one of them: its exit status reaches the probe all the same.
+func TestAgentProcessExecProbe(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "app")
+	copyFile(t, childV1, bin)
+	port := testutil.FreePort(t)
+	probe := `{"exec":{"command":["sh","-c","test \"$PORT\" = ` + strconv.Itoa(port) + `"]},"timeoutSeconds":5}`
+	addr := filepath.Join(dir, "addr")
+	var out testutil.SyncBuffer
+	cmd := exec.Command(agentBin, "--listen", "127.0.0.1:0", "--addr-file", addr, "--probe", probe, "--", bin)
+	cmd.Env = append(os.Environ(), "HOTPOD_TOKEN="+token, "PORT="+strconv.Itoa(port))
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var c *agentapi.Client
+	waitFor(t, func() bool {
+		b, err := os.ReadFile(addr)
+		if err == nil && len(b) > 0 {
+			c = &agentapi.Client{Base: "http://" + string(b), Token: token}
+		}
+		return c != nil
+	})
+	var st agentapi.Status
+	waitFor(t, func() bool {
+		var err error
+		st, err = c.Status(t.Context())
+		return err == nil && st.State == agentapi.StateReady
+	})
+	if !strings.HasPrefix(st.Probe, "exec sh -c") || st.ProbeFailures != 0 {
+		t.Fatalf("status %+v\n%s", st, out.String())
 	}
 }

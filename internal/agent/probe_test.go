@@ -65,7 +65,8 @@ func TestHopelessProbeAnswersAtOnce(t *testing.T) {
 	go f.client.Events(t.Context(), func(e agentapi.Event) { events <- e })
 	// The first report may come before this subscription: the next one is at most
 	// ProbeReportEvery later.
-	for e := range events {
+	for {
+		e := nextEvent(t, events)
 		if e.Type == agentapi.EventProbeFailed {
 			if !e.Permanent || !strings.Contains(e.Error, "exec /bin/grpc_health_probe -addr=:8080 → ") ||
 				!strings.Contains(e.Error, "not found") || e.Failures < 1 {

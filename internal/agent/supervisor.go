@@ -172,7 +172,10 @@ func removeLeftovers(binary string) {
 // exited, code 127 or 126, the reason as its output): the agent stays up for the next binary.
 func (s *Supervisor) Start(ctx context.Context) error {
 	if s.cfg.Reap {
-		go s.reap(ctx)
+		// Subscribed before the first child exists: a SIGCHLD before the reaper runs is kept.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGCHLD)
+		go s.reap(ctx, sig)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -284,9 +287,7 @@ func (s *Supervisor) spawn(path string, argv []string, attr *os.ProcAttr) (int, 
 
 // reap waits for every child (the agent is PID 1 or a subreaper and inherits orphans) and hands
 // the status of the processes it started to their waiters.
-func (s *Supervisor) reap(ctx context.Context) {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGCHLD)
+func (s *Supervisor) reap(ctx context.Context, sig chan os.Signal) {
 	defer signal.Stop(sig)
 	for {
 		for {

@@ -30,7 +30,7 @@ type Options struct {
 	Grace  time.Duration
 	// StopPolicy is the agent's --stop-policy ("": the agent's default, fast).
 	StopPolicy string
-	Output io.Writer // the app's output (and the agent's own messages)
+	Output     io.Writer // the app's output (and the agent's own messages)
 	// Env is added to the app's environment (hotpod's own: KO_DATA_PATH).
 	Env []string
 }

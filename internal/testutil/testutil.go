@@ -80,6 +80,10 @@ type Event struct {
 	ExitCode    *int     `json:"exit_code"`
 	LastOutput  []string `json:"last_output"`
 	Message     string   `json:"message"`
+	Probe       string   `json:"probe"`
+	Failures    int      `json:"failures"`
+	Permanent   bool     `json:"permanent"`
+	Files       []string `json:"files"`
 }
 
 // RunWithBinary is a TestMain body for tests of a command: it builds the Go package pkg into a
