@@ -517,3 +517,55 @@ func TestDevNamespacesAndTakeOver(t *testing.T) {
 		return nil
 	})
 }
+
+const wrappersManifest = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: wrapped}
+spec:
+  selector: {matchLabels: {app: wrapped}}
+  template:
+    metadata: {labels: {app: wrapped}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: shell
+        image: ko://example.com/hello
+        command: [sh, -c, 'echo "shell wrapper starts"; exec /ko-app/hello']
+        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+      - name: tini
+        image: ko://example.com/hello
+        command: [/sbin/tini, --, /ko-app/hello]
+        env: [{name: PORT, value: "8081"}]
+        readinessProbe: {tcpSocket: {port: 8081}, periodSeconds: 1}
+      - name: path
+        image: ko://example.com/hello
+        command: [hello]
+        env: [{name: PORT, value: "8082"}]
+        readinessProbe: {tcpSocket: {port: 8082}, periodSeconds: 1}
+`
+
+// Commands as teams write them, on an image with a shell and tini (ko's PATH included): a
+// shell script that execs the binary, tini in front of it, and the binary by name through
+// PATH. Each runs the swapped binary, and an edit reaches all three.
+func TestDevWrapperCommands(t *testing.T) {
+	env := e2e.Setup(t)
+	ns := env.Namespace(t)
+	dir := helloProject(t, map[string]string{"k8s/app.yaml": wrappersManifest})
+	s := runDev(t, env, ns, dir, "-f", "k8s", "-n", ns, "--base-image="+env.Registry+"/hotpod/base-busybox:latest")
+	s.await("ready", 3)
+	pod := env.Pods(t, ns, "app=wrapped")[0]
+	s.edit("hello from hotpod", "hello through a wrapper")
+	if got := s.await("ready", 3); got[0].Iteration != 2 {
+		t.Fatalf("ready %+v", got)
+	}
+	for _, port := range []int{8080, 8081, 8082} {
+		if code, body := env.Get(t, ns, pod.Name, port, "/"); code != 200 || strings.TrimSpace(body) != "hello through a wrapper" {
+			t.Fatalf("port %d answers %d %q", port, code, body)
+		}
+	}
+	p := env.Pods(t, ns, "app=wrapped")[0]
+	if p.UID != pod.UID {
+		t.Fatalf("the pod was replaced: %s → %s", pod.Name, p.Name)
+	}
+	s.interrupt()
+}
