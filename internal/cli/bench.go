@@ -68,7 +68,7 @@ built into hotpod: they need no checkout.`,
 			if c.RepoRoot, err = gopkg.ModuleRoot(ctx, env.Dir); err != nil {
 				return err
 			}
-			if c.Kube, err = loadKube(ctx, env, kf); err != nil {
+			if c.Kube, err = loadKube(ctx, env, kf, nil); err != nil {
 				return err
 			}
 			records, err := bench.Run(ctx, c)

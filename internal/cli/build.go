@@ -37,7 +37,7 @@ unless --platform names it.`,
 			}
 			platforms := image.Platforms
 			if len(platforms) == 0 {
-				k, err := loadKube(ctx, env, kf)
+				k, err := loadKube(ctx, env, kf, nil)
 				if err != nil {
 					return fmt.Errorf("%w (or name the platform with --platform linux/amd64)", err)
 				}

@@ -251,8 +251,16 @@ func firstBuildFailed(err error) error {
 
 // loadKube is kube.Load with the hint for hotpod's own test cluster, inside a checkout of
 // hotpod, where hack/cluster.sh exists.
-func loadKube(ctx context.Context, env *Env, f KubeFlags) (*kube.Client, error) {
-	k, err := kube.Load(ctx, f.Selector)
+// loadKube connects to the cluster the flags name; say (may be nil) hears which one first, as
+// an API server that does not answer takes a while to say so.
+func loadKube(ctx context.Context, env *Env, f KubeFlags, say func(string)) (*kube.Client, error) {
+	k, err := kube.Open(f.Selector)
+	if err == nil {
+		if say != nil {
+			say("connecting to " + k.Config.Host + " (context " + k.Context + ")")
+		}
+		err = k.Check(ctx)
+	}
 	if errors.Is(err, kube.ErrNoCluster) {
 		if root, ok := hotpodCheckout(env.Dir); ok {
 			return nil, fmt.Errorf("%w (for hotpod's local test cluster: %s up)", err, filepath.Join(root, "hack", "cluster.sh"))

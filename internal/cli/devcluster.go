@@ -41,7 +41,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	if f.image.Repo == "" {
 		return errors.New("no registry to push images to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO (the local test cluster's is 127.0.0.1:5000)")
 	}
-	k, err := loadKube(ctx, &env, f.kube)
+	k, err := loadKube(ctx, &env, f.kube, func(s string) { rep.Infof("", "%s", s) })
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
@@ -49,6 +50,16 @@ var ErrNoCluster = errors.New("no cluster configured")
 // Load reads the kubeconfig t names with kubectl's loading rules and checks that the API server
 // answers.
 func Load(ctx context.Context, t Selector) (*Client, error) {
+	c, err := Open(t)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.Check(ctx)
+}
+
+// Open reads the kubeconfig t names with kubectl's loading rules, without contacting the
+// cluster (Check does).
+func Open(t Selector) (*Client, error) {
 	cc, raw, err := load(t)
 	if err != nil {
 		return nil, err
@@ -70,14 +81,28 @@ func Load(ctx context.Context, t Selector) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The version request, as kubectl version makes it, bounded by ctx (Ctrl-C).
-	if err := cs.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Error(); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("cluster %s (context %q) does not answer: %w: start it, or pick another with --context", cfg.Host, name, err)
-	}
 	return &Client{Config: cfg, Clientset: cs, Namespace: ns, Context: name, selector: t}, nil
+}
+
+// answerWithin bounds Check: an API server that accepts connections but never answers (a
+// stopped VM behind a live load balancer) is reported, not waited on.
+var answerWithin = 20 * time.Second
+
+// Check asks the API server for its version, as kubectl version does, bounded by ctx (Ctrl-C)
+// and answerWithin.
+func (c *Client) Check(ctx context.Context) error {
+	vctx, cancel := context.WithTimeout(ctx, answerWithin)
+	defer cancel()
+	if err := c.Clientset.Discovery().RESTClient().Get().AbsPath("/version").Do(vctx).Error(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if vctx.Err() != nil {
+			err = fmt.Errorf("no answer within %s", answerWithin)
+		}
+		return fmt.Errorf("cluster %s (context %q) does not answer: %w: start it, or pick another with --context", c.Config.Host, c.Context, err)
+	}
+	return nil
 }
 
 // load reads the kubeconfig files and checks that the context t asks for exists, so that each

@@ -1,12 +1,14 @@
 package kube
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // kubeconfig writes a kubeconfig with the contexts named (each to server) and returns its path.
@@ -107,5 +109,43 @@ func TestLoadPrecedence(t *testing.T) {
 		if err != nil || ns != c.ns || current != c.context {
 			t.Errorf("%+v: context %q namespace %q (%v); want %q %q", c.target, current, ns, err, c.context, c.ns)
 		}
+	}
+}
+
+// TestCheckSilentServer: an API server that accepts connections and never answers is reported
+// after answerWithin, and Ctrl-C (ctx) ends the wait at once.
+func TestCheckSilentServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	c, err := Open(Selector{Kubeconfig: kubeconfig(t, "http://"+ln.Addr().String(), "dev", "dev")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(d time.Duration) { answerWithin = d }(answerWithin)
+	answerWithin = 300 * time.Millisecond
+	if err := c.Check(t.Context()); err == nil || !strings.Contains(err.Error(), "no answer within 300ms") {
+		t.Fatalf("silent server: %v", err)
+	}
+	answerWithin = time.Hour
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	t0 := time.Now()
+	if err := c.Check(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted check: %v", err)
+	}
+	if waited := time.Since(t0); waited > 30*time.Second {
+		t.Fatalf("the interrupted check took %s", waited)
 	}
 }
