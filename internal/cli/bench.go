@@ -59,7 +59,7 @@ built into hotpod: they need no checkout.`,
 				return usageErrorf("--edits %d: want at least 1 edit", c.Iterations)
 			}
 			if c.Repo == "" {
-				return errors.New("no registry to push images to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO (the local test cluster's is 127.0.0.1:5000/bench)")
+				return noRegistry(env, "/bench")
 			}
 			var err error
 			if c.Hotpod, err = os.Executable(); err != nil {

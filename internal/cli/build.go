@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -33,7 +32,7 @@ unless --platform names it.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if image.Repo == "" {
-				return errors.New("no registry to push to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO")
+				return noRegistry(env, "")
 			}
 			platforms := image.Platforms
 			if len(platforms) == 0 {

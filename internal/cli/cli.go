@@ -269,6 +269,16 @@ func loadKube(ctx context.Context, env *Env, f KubeFlags, say func(string)) (*ku
 	return k, err
 }
 
+// noRegistry says that no registry was named, and, inside a checkout of hotpod, which one its
+// local test cluster has.
+func noRegistry(env *Env, suffix string) error {
+	msg := "no registry to push images to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO"
+	if _, ok := hotpodCheckout(env.Dir); ok {
+		msg += " (hack/cluster.sh's local registry is 127.0.0.1:5000" + suffix + ")"
+	}
+	return errors.New(msg)
+}
+
 // hotpodCheckout finds the checkout of hotpod dir is in: the module root whose go.mod declares
 // module github.com/hotpod/hotpod.
 func hotpodCheckout(dir string) (string, bool) {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -55,7 +54,7 @@ func runDeploy(ctx context.Context, env Env, f deployFlags) error {
 		return err
 	}
 	if len(refs) > 0 && f.image.Repo == "" {
-		return errors.New("no registry to push images to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO (the local test cluster's is 127.0.0.1:5000)")
+		return noRegistry(&env, "")
 	}
 	k, err := loadKube(ctx, &env, f.kube, func(s string) { fmt.Fprintln(env.Stderr, "hotpod:", s) })
 	if err != nil {

@@ -39,7 +39,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		return errors.New("the manifests use no ko:// image: write image: ko://<import path of your main package> where hotpod should build")
 	}
 	if f.image.Repo == "" {
-		return errors.New("no registry to push images to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO (the local test cluster's is 127.0.0.1:5000)")
+		return noRegistry(&env, "")
 	}
 	k, err := loadKube(ctx, &env, f.kube, func(s string) { rep.Infof("", "%s", s) })
 	if err != nil {
