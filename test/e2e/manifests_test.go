@@ -569,3 +569,54 @@ func TestDevWrapperCommands(t *testing.T) {
 	}
 	s.interrupt()
 }
+
+const hostNetworkManifest = `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: %[1]s}
+spec:
+  selector: {matchLabels: {app: %[1]s}}
+  template:
+    metadata: {labels: {app: %[1]s}}
+    spec:
+      hostNetwork: true
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: hello
+        image: ko://example.com/hello
+        env: [{name: PORT, value: "%[2]d"}]
+        readinessProbe: {tcpSocket: {port: %[2]d}, periodSeconds: 1}
+`
+
+// Two hostNetwork DaemonSets on the one node: their agents share the node's ports, so each takes
+// one from the node range by a hash of its workload (never 7878 twice); both get the edit.
+func TestDevHostNetworkAgentsDoNotCollide(t *testing.T) {
+	env := e2e.Setup(t)
+	ns := env.Namespace(t)
+	a, b := testutil.FreePort(t), testutil.FreePort(t)
+	dir := helloProject(t, map[string]string{"k8s/a.yaml": fmt.Sprintf(hostNetworkManifest, "node-a", a),
+		"k8s/b.yaml": fmt.Sprintf(hostNetworkManifest, "node-b", b)})
+	s := runDev(t, env, ns, dir, "-f", "k8s", "-n", ns, "--base-image="+env.Registry+"/hotpod/base-nonroot:latest")
+	s.await("ready", 2)
+	ports := map[string]bool{}
+	for _, p := range env.Pods(t, ns, "") {
+		if !p.Spec.HostNetwork {
+			t.Fatalf("pod %s is not on the host network", p.Name)
+		}
+		ports[p.Annotations["hotpod.dev/agents"]] = true
+	}
+	if len(ports) != 2 {
+		t.Fatalf("the two DaemonSets' agents: %v", ports)
+	}
+	s.edit("hello from hotpod", "hello from the node")
+	s.await("ready", 2)
+	for _, p := range env.Pods(t, ns, "") {
+		port := a
+		if p.Labels["app"] == "node-b" {
+			port = b
+		}
+		if code, body := env.Get(t, ns, p.Name, port, "/"); code != 200 || strings.TrimSpace(body) != "hello from the node" {
+			t.Fatalf("pod %s answers %d %q", p.Name, code, body)
+		}
+	}
+	s.interrupt()
+}
