@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -24,21 +23,13 @@ import (
 	"github.com/hotpod/hotpod/internal/appimage"
 	"github.com/hotpod/hotpod/internal/build"
 	"github.com/hotpod/hotpod/internal/manifest"
+	"github.com/hotpod/hotpod/internal/report"
 )
 
 // answerTimeout bounds one edit: a rollout of a big image on a slow link takes a while.
 const answerTimeout = 5 * time.Minute
 
 var afterEdit = regexp.MustCompile(`([0-9]+(?:\.[0-9]+)?) ms after the edit`)
-
-type devEvent struct {
-	Event       string  `json:"event"`
-	Iteration   int     `json:"iteration"`
-	Message     string  `json:"message"`
-	Error       string  `json:"error"`
-	EditToReady float64 `json:"edit_to_ready_ms"`
-	BytesSent   int64   `json:"bytes_sent"`
-}
 
 // measureHotpod runs `hotpod dev` on the workload and times each edit until the new code answers
 // through hotpod's own --port-forward.
@@ -92,19 +83,22 @@ func (c Config) measureHotpod(ctx context.Context, w *workload, strategy, ns str
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		_ = cmd.Wait()
 	}()
-	events := make(chan devEvent, 64)
+	events := make(chan report.Event, 64)
+	var stderrTail tail
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			var e devEvent
-			if json.Unmarshal(sc.Bytes(), &e) == nil {
-				events <- e
+			e, err := report.Decode(sc.Bytes())
+			if err != nil {
+				stderrTail.add(fmt.Sprintf("hotpod wrote a line that is not an event: %q: %v", sc.Text(), err))
+				continue
 			}
+			events <- e
 		}
 		close(events)
 	}()
 	appMS := make(chan float64, 16)
-	var stderrTail tail
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -118,7 +112,7 @@ func (c Config) measureHotpod(ctx context.Context, w *workload, strategy, ns str
 			}
 		}
 	}()
-	next := func(kind string) (devEvent, error) {
+	next := func(kind string) (report.Event, error) {
 		timeout := time.After(answerTimeout)
 		for {
 			select {
@@ -126,26 +120,26 @@ func (c Config) measureHotpod(ctx context.Context, w *workload, strategy, ns str
 				if !ok {
 					return e, fmt.Errorf("hotpod dev exited: %s", stderrTail.String())
 				}
-				switch {
-				case e.Event == "ship_failed" || e.Event == "build_failed" || e.Event == "crashed":
-					return e, fmt.Errorf("hotpod dev: %s: %s", e.Event, e.Error)
-				case e.Event == kind && (kind != "info" || strings.HasPrefix(e.Message, "forwarding ")):
+				switch e.Kind {
+				case report.KindFailed, report.KindBuildFailed, report.KindCrashed:
+					return e, fmt.Errorf("hotpod dev: %s", e)
+				case kind:
 					return e, nil
 				}
 			case <-timeout:
-				return devEvent{}, fmt.Errorf("no %s event from hotpod dev within %s: %s", kind, answerTimeout, stderrTail.String())
+				return report.Event{}, fmt.Errorf("no %s event from hotpod dev within %s: %s", kind, answerTimeout, stderrTail.String())
 			}
 		}
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", local)
 	if strategy != Local {
-		fw, err := next("info")
+		fw, err := next(report.KindForwarding)
 		if err != nil {
 			return nil, err
 		}
-		addr = strings.Fields(strings.TrimPrefix(fw.Message, "forwarding "))[0]
+		addr = fw.Forwarding.Local
 	}
-	if _, err := next("ready"); err != nil {
+	if _, err := next(report.KindReady); err != nil {
 		return nil, err
 	}
 	var out []sample
@@ -161,13 +155,13 @@ func (c Config) measureHotpod(ctx context.Context, w *workload, strategy, ns str
 		// port-forward stream through the API server, and 100 a second would slow the build
 		// being measured. An answer before hotpod's event is still caught.
 		type readyEvent struct {
-			e   devEvent
+			e   report.Event
 			err error
 		}
 		ready := make(chan readyEvent, 1)
 		hot := make(chan struct{})
 		go func() {
-			e, err := next("ready")
+			e, err := next(report.KindReady)
 			close(hot)
 			ready <- readyEvent{e, err}
 		}()
@@ -180,7 +174,7 @@ func (c Config) measureHotpod(ctx context.Context, w *workload, strategy, ns str
 		if err != nil {
 			return nil, err
 		}
-		s := sample{ms: agentapi.Ms(at.Sub(time.Unix(0, stamp))), hotpodMS: e.EditToReady, bytes: e.BytesSent}
+		s := sample{ms: agentapi.Ms(at.Sub(time.Unix(0, stamp))), hotpodMS: e.Ready.EditToReady, bytes: int64(e.Ready.BytesSent)}
 		select {
 		case s.appMS = <-appMS:
 		case <-time.After(2 * time.Second):

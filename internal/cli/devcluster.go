@@ -157,7 +157,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		if err != nil {
 			return err
 		}
-		rep.Infof("", "forwarding %s to port %d of the session's pods", addr, fw.Remote)
+		rep.Forwarding(report.Forwarding{Local: addr, Remote: fw.Remote})
 	}
 	done := make(chan error, len(loops))
 	for key, loop := range loops {

@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -24,6 +23,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/hotpod/hotpod/internal/e2e"
+	"github.com/hotpod/hotpod/internal/report"
 	"github.com/hotpod/hotpod/internal/testutil"
 )
 
@@ -66,7 +66,7 @@ func hotpod(t *testing.T, env *e2e.Env, dir string, args ...string) (string, err
 // its channel, its stderr is kept for the log.
 func runDev(t *testing.T, env *e2e.Env, ns, dir string, args ...string) *devSession {
 	t.Helper()
-	s := &devSession{t: t, env: env, ns: ns, dir: dir, events: make(chan event, 256), stderr: &testutil.SyncBuffer{}}
+	s := &devSession{t: t, env: env, ns: ns, dir: dir, stderr: &testutil.SyncBuffer{}}
 	s.cmd = exec.Command(hotpodBin, append([]string{"dev", "--output", "json"}, args...)...)
 	s.cmd.Dir = dir
 	s.cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(os.TempDir(), "hotpod-e2e-cache"), "HOTPOD_DEFAULT_REPO="+env.Registry+"/e2e")
@@ -85,18 +85,7 @@ func runDev(t *testing.T, env *e2e.Env, ns, dir string, args ...string) *devSess
 			t.Logf("hotpod stderr:\n%s", s.stderr.String())
 		}
 	})
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var e event
-			if json.Unmarshal(sc.Bytes(), &e) == nil {
-				s.stderr.Write(append([]byte("event: "), append(sc.Bytes(), '\n')...))
-				s.events <- e
-			}
-		}
-		close(s.events)
-	}()
+	s.events = testutil.Events(t, out, s.stderr)
 	return s
 }
 
@@ -108,8 +97,8 @@ func (s *devSession) interrupt() []string {
 	}
 	var infos []string
 	for e := range s.events {
-		if e.Event == "info" {
-			infos = append(infos, e.Message)
+		if e.Kind == report.KindInfo {
+			infos = append(infos, e.Info.Message)
 		}
 	}
 	if err := s.cmd.Wait(); err != nil {
@@ -231,10 +220,10 @@ func TestDevCorpusLeavesClusterAsBefore(t *testing.T) {
 
 	s := runDev(t, env, ns, dir, "-f", "k8s", "-n", ns, base)
 	// Two API pods (api and the worker sidecar each) and the cache: five agents.
-	ready := s.await("ready", 5)
+	ready := s.await(report.KindReady, 5)
 	pods := map[string]bool{}
 	for _, e := range ready {
-		pods[e.Pod] = true
+		pods[e.Ready.Pod] = true
 	}
 	if len(pods) != 5 {
 		t.Fatalf("ready events for %d agents, want 5: %+v", len(pods), ready)
@@ -266,9 +255,9 @@ func TestDevCorpusLeavesClusterAsBefore(t *testing.T) {
 	}
 
 	s.edit2("cmd/api/main.go", "shop api v1", "shop api v2")
-	edited := s.await("ready", 3) // two api containers and the cache
+	edited := s.await(report.KindReady, 3) // two api containers and the cache
 	for _, e := range edited {
-		if e.Service != "api" || e.Iteration != 2 {
+		if e.Ready.Service != "api" || e.Ready.Iteration != 2 {
 			t.Fatalf("edit of api: %+v", e)
 		}
 	}
@@ -415,7 +404,7 @@ func TestDevNamespacesAndTakeOver(t *testing.T) {
 	}
 
 	first := runDev(t, env, shop, dir, "-f", "k8s")
-	first.await("ready", 2)
+	first.await(report.KindReady, 2)
 	secrets, err := cs.CoreV1().Secrets(shop).List(t.Context(), metav1.ListOptions{LabelSelector: "hotpod.dev/session"})
 	if err != nil || len(secrets.Items) != 1 {
 		t.Fatalf("session secrets in %s: %v %v", shop, secrets, err)
@@ -433,12 +422,12 @@ func TestDevNamespacesAndTakeOver(t *testing.T) {
 		if !ok {
 			t.Fatal("the second session ended")
 		}
-		switch e.Event {
-		case "ready":
+		switch e.Kind {
+		case report.KindReady:
 			n++
-		case "info":
-			infos = append(infos, e.Message)
-		case "ship_failed", "crashed":
+		case report.KindInfo:
+			infos = append(infos, e.Info.Message)
+		case report.KindFailed, report.KindCrashed:
 			t.Fatalf("second session: %+v", e)
 		}
 	}
@@ -449,7 +438,7 @@ func TestDevNamespacesAndTakeOver(t *testing.T) {
 		t.Fatalf("the killed session's secret %s is still there: %v", firstSecret, err)
 	}
 	second.edit("hello from hotpod", "hello after the take-over")
-	second.await("ready", 2)
+	second.await(report.KindReady, 2)
 	for _, p := range env.Pods(t, shop, "") {
 		if code, body := env.Get(t, shop, p.Name, 8080, "/"); code != 200 || strings.TrimSpace(body) != "hello after the take-over" {
 			t.Fatalf("pod %s answers %d %q", p.Name, code, body)
