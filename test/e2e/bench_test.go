@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hotpod/hotpod/internal/bench"
+	"github.com/hotpod/hotpod/internal/bench/link"
 	"github.com/hotpod/hotpod/internal/e2e"
 	"github.com/hotpod/hotpod/internal/gopkg"
 	"github.com/hotpod/hotpod/internal/report"
@@ -183,7 +184,7 @@ func TestBenchOtherStrategies(t *testing.T) {
 	var progress testutil.SyncBuffer
 	strategies := []string{bench.InCluster, bench.DockerVendorW, bench.DockerGocache}
 	rs, err := bench.Run(t.Context(), bench.Config{Workloads: []string{"hello"}, Strategies: strategies,
-		Links: []bench.Link{{}}, Iterations: 1, Repo: env.Registry + "/e2e-bench", Base: "scratch",
+		Links: []link.Link{{}}, Iterations: 1, Repo: env.Registry + "/e2e-bench", Base: "scratch",
 		RepoRoot: root, Kube: env.Kube, Progress: &progress})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
