@@ -15,6 +15,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/hotpod/hotpod/internal/delta"
 	"github.com/hotpod/hotpod/internal/devloop"
 	"github.com/hotpod/hotpod/internal/kube"
 	"github.com/hotpod/hotpod/internal/manifest"
@@ -148,6 +149,17 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	}
 	go sess.Heartbeat(ctx)
 	rep.Infof("", "applied %d objects (session %s)", len(all), sessionID)
+	// The session's Secrets say which build each service is on, for hotpod status: the image's
+	// binary now, each shipped build from then on.
+	publish := func(key string, it int, h delta.Hash) {
+		if err := sess.Published(ctx, key, h.String(), it); err != nil && ctx.Err() == nil {
+			rep.Infof("", "hotpod status will not know the current build: %v", err)
+		}
+	}
+	for key, loop := range loops {
+		publish(key, 1, loop.Current())
+		loop.OnShipped = func(it int, h delta.Hash) { publish(key, it, h) }
+	}
 	// The session follows the pods from their start, while they roll out: their logs, an app
 	// that crashes at start, a probe that fails, and an edit saved meanwhile all show at once.
 	mgr := &session.Manager{Kube: k, Namespaces: podNamespaces, Session: sessionID, Token: token, Loops: loops, Report: rep, Logs: logs}

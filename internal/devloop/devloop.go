@@ -57,6 +57,9 @@ type Loop struct {
 	Targets func() []*Target
 	// ReadyTimeout bounds the wait for an app to pass its probe.
 	ReadyTimeout time.Duration
+	// OnShipped, when set, is called once iteration it's build h has been shipped to every
+	// target (whatever each one's outcome): h is the build the targets should run from now on.
+	OnShipped func(it int, h delta.Hash)
 
 	iteration atomic.Int64
 	current   atomic.Pointer[delta.Hash]
@@ -164,6 +167,9 @@ func (l *Loop) Run(ctx context.Context, w *watch.Watcher) error {
 		l.current.Store(&h)
 		l.size.Store(int64(len(bin)))
 		l.shipAll(ctx, it, b.First, res.Duration, h, len(bin))
+		if l.OnShipped != nil {
+			l.OnShipped(it, h)
+		}
 		go l.refreshWatch(ctx, w)
 	}
 }
