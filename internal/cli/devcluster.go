@@ -64,6 +64,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		return err
 	}
 	defer removeWork()
+	ib.Progress = func(s string) { rep.Infof("", "%s", s) }
 	sessionID, token := randomHex(4), randomHex(24)
 	dev := manifest.Dev{Session: sessionID, TokenSecret: "hotpod-" + sessionID, Images: map[string]manifest.Built{}}
 	loops := map[string]*devloop.Loop{}
