@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hack/cluster.sh — a real single-node Kubernetes on this machine, for hotpod's e2e tests and demo.
 #
-#   hack/cluster.sh up       build what is missing (first time ~10 min), start the cluster + registry
+#   hack/cluster.sh up       build what is missing (first time: Kubernetes, CPU-bound, see README), start the cluster + registry
 #   hack/cluster.sh down     stop exactly what up started and remove everything it made
 #   hack/cluster.sh status   say what runs
 #   hack/cluster.sh env      print `export KUBECONFIG=...`

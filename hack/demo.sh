@@ -32,7 +32,7 @@ if [[ $mode == cluster ]]; then
 	fi
 	if ! hack/cluster.sh status >/dev/null 2>&1; then
 		echo "── no local cluster is running: bringing one up with hack/cluster.sh up"
-		echo "   (the first time builds Kubernetes from the Go module proxy: about 6-10 minutes on 2 cores; later ~10 s)"
+		echo "   (the first time builds Kubernetes from the Go module proxy: CPU-bound, about 6-10 minutes on an idle 2-core machine, much longer on a busy one; later ~10 s)"
 		started_cluster=1
 		hack/cluster.sh up >/dev/null
 	fi

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/hotpod/hotpod/internal/incluster"
+	"github.com/hotpod/hotpod/internal/bench/incluster"
 )
 
 func main() {

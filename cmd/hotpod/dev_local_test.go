@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,14 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotpod/hotpod/internal/report"
 	"github.com/hotpod/hotpod/internal/testutil"
 )
 
 var hotpodBin string
 
 func TestMain(m *testing.M) { os.Exit(testutil.RunWithBinary(m, ".", &hotpodBin)) }
-
-type event = testutil.Event
 
 // The real `hotpod dev --local` on a copy of examples/hello: the first start, an edit landing, a
 // compile error that ships nothing, a crash that leaves the agent up, and Ctrl-C leaving nothing.
@@ -63,20 +61,8 @@ func TestDevLocalEditLands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill() // on a failure path; the agent follows hotpod down (TestDevLocalKilledLeavesNothingRunning)
-	events := make(chan event, 64)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var e event
-			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-				t.Errorf("stdout line is not JSON: %q", sc.Text())
-				continue
-			}
-			events <- e
-		}
-		close(events)
-	}()
-	await := func(kind string) event {
+	events := testutil.Events(t, stdout, nil)
+	await := func(kind string) report.Event {
 		t.Helper()
 		deadline := time.After(3 * time.Minute)
 		for {
@@ -85,10 +71,10 @@ func TestDevLocalEditLands(t *testing.T) {
 				if !ok {
 					t.Fatalf("hotpod exited while waiting for %s; stderr:\n%s", kind, stderr.String())
 				}
-				if e.Event == kind {
+				if e.Kind == kind {
 					return e
 				}
-				if e.Event != "info" {
+				if e.Kind != report.KindInfo {
 					t.Fatalf("got %+v while waiting for %s; stderr:\n%s", e, kind, stderr.String())
 				}
 			case <-deadline:
@@ -107,9 +93,9 @@ func TestDevLocalEditLands(t *testing.T) {
 		return strings.TrimSpace(string(b))
 	}
 
-	e := await("ready")
-	if e.Iteration != 1 || e.Service != "hello" || e.Pod != "local" || e.BinaryBytes == 0 || e.EditToReady <= 0 {
-		t.Fatalf("first ready: %+v", e)
+	r := await(report.KindReady).Ready
+	if r.Iteration != 1 || r.Service != "hello" || r.Pod != "local" || r.BinaryBytes == 0 || r.EditToReady <= 0 {
+		t.Fatalf("first ready: %+v", r)
 	}
 	if got := get(); got != "hello from hotpod" {
 		t.Fatalf("app says %q", got)
@@ -117,30 +103,30 @@ func TestDevLocalEditLands(t *testing.T) {
 
 	edited := strings.Replace(string(src), "hello from hotpod", "hello after an edit", 1)
 	write(edited)
-	e = await("ready")
-	if e.Iteration != 2 || e.BuildMS <= 0 || e.BytesSent <= 0 || e.BinaryBytes <= 0 || e.EditToReady < e.BuildMS {
-		t.Fatalf("second ready: %+v", e)
+	r = await(report.KindReady).Ready
+	if r.Iteration != 2 || r.BuildMS <= 0 || r.BytesSent <= 0 || r.BinaryBytes <= 0 || r.EditToReady < r.BuildMS {
+		t.Fatalf("second ready: %+v", r)
 	}
 	if got := get(); got != "hello after an edit" {
 		t.Fatalf("after the edit the app says %q", got)
 	}
 
 	write(strings.Replace(edited, "fmt.Fprintln(w, greeting)", "fmt.Fprintln(w, greeting, undefinedName)", 1))
-	e = await("build_failed")
-	if !strings.Contains(e.Error, "main.go:") || !strings.Contains(e.Error, "undefined: undefinedName") {
-		t.Fatalf("build_failed: %+v", e)
+	bf := await(report.KindBuildFailed).BuildFailed
+	if !strings.Contains(bf.Error, "main.go:") || !strings.Contains(bf.Error, "undefined: undefinedName") {
+		t.Fatalf("build_failed: %+v", bf)
 	}
 	if got := get(); got != "hello after an edit" {
 		t.Fatalf("after a compile error the app says %q", got)
 	}
 
 	write(strings.Replace(edited, "addr := \":8080\"", "fmt.Println(\"crashing on purpose\"); os.Exit(3); addr := \":8080\"", 1))
-	e = await("crashed")
-	if e.ExitCode == nil || *e.ExitCode != 3 || !strings.Contains(strings.Join(e.LastOutput, "\n"), "crashing on purpose") {
-		t.Fatalf("crashed: %+v", e)
+	cr := await(report.KindCrashed).Crashed
+	if cr.ExitCode != 3 || !strings.Contains(strings.Join(cr.LastOutput, "\n"), "crashing on purpose") {
+		t.Fatalf("crashed: %+v", cr)
 	}
 	write(strings.Replace(edited, "hello after an edit", "hello after the fix", 1))
-	e = await("ready")
+	await(report.KindReady)
 	if got := get(); got != "hello after the fix" {
 		t.Fatalf("after the fix the app says %q", got)
 	}
@@ -209,8 +195,7 @@ func TestDevLocalKilledLeavesNothingRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(out)
-	for sc.Scan() && !strings.Contains(sc.Text(), `"event":"ready"`) {
-	}
+	untilReady(t, sc)
 	if len(processesMentioning(tmp)) == 0 {
 		t.Fatal("no agent running before the kill")
 	}
@@ -238,8 +223,7 @@ func TestDevLocalKilledLeavesNothingRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc = bufio.NewScanner(nout)
-	for sc.Scan() && !strings.Contains(sc.Text(), `"event":"ready"`) {
-	}
+	untilReady(t, sc)
 	if err := next.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -251,4 +235,19 @@ func TestDevLocalKilledLeavesNothingRunning(t *testing.T) {
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Fatalf("left behind in TMPDIR after the next hotpod: %v", left)
 	}
+}
+
+// untilReady reads events from sc until the first ready one.
+func untilReady(t *testing.T, sc *bufio.Scanner) {
+	t.Helper()
+	for sc.Scan() {
+		e, err := report.Decode(sc.Bytes())
+		if err != nil {
+			t.Fatalf("hotpod wrote a line that is not an event: %q: %v", sc.Text(), err)
+		}
+		if e.Kind == report.KindReady {
+			return
+		}
+	}
+	t.Fatal("hotpod ended before its first ready event")
 }

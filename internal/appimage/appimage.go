@@ -20,6 +20,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -32,6 +33,7 @@ import (
 	"github.com/hotpod/hotpod/internal/gopkg"
 	"github.com/hotpod/hotpod/internal/image"
 	"github.com/hotpod/hotpod/internal/manifest"
+	"github.com/hotpod/hotpod/internal/report"
 )
 
 // ko's conventions for where things live in its images.
@@ -49,6 +51,46 @@ type Builder struct {
 	Options  build.Options // the user's build flags; GOOS/GOARCH are set per platform
 	Platform v1.Platform
 	WorkDir  string
+	// Progress, when set, receives a line every few seconds while a build or a push lasts
+	// (what, how long so far; a push's bytes and layers), and nothing for a shorter one.
+	Progress func(string)
+}
+
+// progressEvery is how often a long build or push says how far it came.
+const progressEvery = 3 * time.Second
+
+// ticking reports what every progressEvery until the returned stop is called.
+func (b *Builder) ticking(what string) (stop func()) {
+	if b.Progress == nil {
+		return func() {}
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		start := time.Now()
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				b.Progress(fmt.Sprintf("%s: %s", what, time.Since(start).Round(time.Second)))
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
+
+// pushProgress is the push option that reports a push to repo on b.Progress.
+func (b *Builder) pushProgress(repo string) []image.PushOption {
+	if b.Progress == nil {
+		return nil
+	}
+	return []image.PushOption{image.WithProgress(progressEvery, func(p image.Progress) {
+		b.Progress(fmt.Sprintf("pushing %s: %s of %s, %d layers: %s", repo, report.Bytes(int(p.Complete)), report.Bytes(int(p.Total)),
+			p.Layers, p.Elapsed.Round(time.Second)))
+	})}
 }
 
 // Service says what to build.
@@ -115,7 +157,8 @@ func (b *Builder) BuildService(ctx context.Context, s Service) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	ref, err := image.Push(ctx, img, b.repo(b.imageName(s, res)), "hotpod")
+	repo := b.repo(b.imageName(s, res))
+	ref, err := image.Push(ctx, img, repo, "hotpod", b.pushProgress(repo)...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -136,7 +179,7 @@ func (b *Builder) BuildServiceIndex(ctx context.Context, s Service, platforms []
 		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
 	}
 	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
-	ref, err := image.PushIndex(ctx, idx, b.repo(imgName), "hotpod")
+	ref, err := image.PushIndex(ctx, idx, b.repo(imgName), "hotpod", b.pushProgress(b.repo(imgName))...)
 	if err != nil {
 		return "", err
 	}
@@ -195,7 +238,10 @@ func (b *Builder) image(ctx context.Context, s Service, p v1.Platform) (v1.Image
 		}
 	}
 	out := filepath.Join(b.WorkDir, m.Name+".image")
-	if _, err := bld.Build(ctx, out); err != nil {
+	stop := b.ticking(fmt.Sprintf("building %s for %s/%s", m.ImportPath, p.OS, p.Architecture))
+	_, err = bld.Build(ctx, out)
+	stop()
+	if err != nil {
 		return nil, Result{}, err
 	}
 	bin, err := os.ReadFile(out)
@@ -203,7 +249,9 @@ func (b *Builder) image(ctx context.Context, s Service, p v1.Platform) (v1.Image
 	if err != nil {
 		return nil, Result{}, err
 	}
+	stop = b.ticking(fmt.Sprintf("building the agent for %s/%s (once per hotpod version)", p.OS, p.Architecture))
 	agentPath, err := b.Agents.Path(ctx, agentbin.Platform{OS: p.OS, Arch: p.Architecture})
+	stop()
 	if err != nil {
 		return nil, Result{}, err
 	}

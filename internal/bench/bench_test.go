@@ -9,28 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/hotpod/hotpod/internal/testutil"
 )
-
-func TestParseLink(t *testing.T) {
-	for in, want := range map[string]Link{
-		"direct":      {},
-		"20mbit:30ms": {Rate: "20mbit", Delay: 30 * time.Millisecond},
-		"500kbit:0ms": {Rate: "500kbit"},
-	} {
-		got, err := ParseLink(in)
-		if err != nil || got != want || got.String() != in {
-			t.Errorf("ParseLink(%q) = %+v, %v (String %q)", in, got, err, got.String())
-		}
-	}
-	for _, bad := range []string{"", "20mbit", "fast:1ms", "20mbit:30", "-1mbit:3ms"} {
-		if _, err := ParseLink(bad); err == nil {
-			t.Errorf("ParseLink(%q) accepted", bad)
-		}
-	}
-}
 
 func TestSummarizeAndSane(t *testing.T) {
 	r := summarize("hello", Hotpod, "direct", []sample{
@@ -138,29 +117,6 @@ func TestCommittedRunsAreSane(t *testing.T) {
 	}
 }
 
-func TestOutputsGolden(t *testing.T) {
-	rs := []Record{
-		{Workload: "hello", Strategy: Hotpod, Link: "direct", Iterations: 5, MedianMS: 512, MinMS: 480, MaxMS: 600, BytesSent: 5808367, HotpodMS: 500, AppMS: 490},
-		{Workload: "hello", Strategy: Image, Link: "direct", Iterations: 5, MedianMS: 1450, MinMS: 1300, MaxMS: 2100, BytesSent: 2650000, AppMS: 1400},
-		{Workload: "hello", Strategy: InCluster, Link: "direct", Iterations: 5, MedianMS: 450, MinMS: 440, MaxMS: 500, BytesSent: 3584, AppMS: 430},
-		{Workload: "hello", Strategy: UPX, Link: "direct", Skipped: "no upx binary on PATH"},
-		{Workload: "seedapp", Strategy: Hotpod, Link: "20mbit:30ms", Iterations: 5, MedianMS: 2400, MinMS: 2100, MaxMS: 2900, BytesSent: 900000},
-	}
-	for name, write := range map[string]func(*bytes.Buffer){
-		"table.md":  func(b *bytes.Buffer) { WriteMarkdown(b, rs) },
-		"chart.svg": func(b *bytes.Buffer) { WriteSVG(b, rs) },
-		"records.json": func(b *bytes.Buffer) {
-			if err := WriteJSON(b, rs); err != nil {
-				t.Fatal(err)
-			}
-		},
-	} {
-		var b bytes.Buffer
-		write(&b)
-		testutil.Golden(t, filepath.Join("testdata", name), b.Bytes())
-	}
-}
-
 func TestWorkloadEditRewritesTheStamp(t *testing.T) {
 	root := t.TempDir()
 	src, err := os.ReadFile("../../examples/hello/main.go")
@@ -193,3 +149,34 @@ func TestWorkloadEditRewritesTheStamp(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Every strategy is its own type behind one interface: each name is found, the cross-check
+// expectations follow what the strategy runs, and only the floor stays off the cluster.
+func TestStrategiesByName(t *testing.T) {
+	names := Strategies()
+	if len(names) != 9 || names[0] != Local {
+		t.Fatalf("strategies %v", names)
+	}
+	hotpodRuns := map[string]bool{Local: true, Hotpod: true, Full: true, UPX: true}
+	for _, n := range names {
+		s, err := Lookup(n)
+		if err != nil || s.Name() != n {
+			t.Fatalf("Lookup(%q) = %v, %v", n, s, err)
+		}
+		if s.HotpodReports() != hotpodRuns[n] || HotpodReports(n) != hotpodRuns[n] {
+			t.Errorf("%s: HotpodReports %v, want %v", n, s.HotpodReports(), hotpodRuns[n])
+		}
+		if s.Cluster() != (n != Local) {
+			t.Errorf("%s: Cluster %v", n, s.Cluster())
+		}
+		if n != UPX && s.Unavailable() != "" {
+			t.Errorf("%s is unavailable: %s", n, s.Unavailable())
+		}
+	}
+	if _, err := Lookup("docker"); err == nil || !strings.Contains(err.Error(), "want one of local, hotpod") {
+		t.Errorf("Lookup(docker): %v", err)
+	}
+	if HotpodReports("nonsense") {
+		t.Error("HotpodReports of an unknown strategy")
+	}
+}

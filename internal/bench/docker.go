@@ -7,17 +7,25 @@ import (
 	"path/filepath"
 )
 
-// The original article's Dockerfile variants, where they still make sense. There is no container
-// engine here, so the Dockerfile's build step runs on this machine the way `docker build` runs
-// it: each edit copies the module into a fresh build context (COPY . .), and go build starts
-// from an empty build cache, since the COPY invalidated every later layer. The image is then
-// assembled, pushed and rolled out as in Image. Variant A (modules downloaded at every build) is
-// left out: it measures the module proxy, and the shaped link has no way to it.
-const (
-	DockerVendor  = "docker-vendor"   // B: vendored modules, no build cache
-	DockerVendorW = "docker-vendor-w" // C: B + -ldflags=-w
-	DockerGocache = "docker-gocache"  // D: B + a warm GOCACHE copied into the context
-)
+// dockerStrategy is one of the original article's Dockerfile variants, where they still make
+// sense. There is no container engine here, so the Dockerfile's build step runs on this machine
+// the way `docker build` runs it: each edit copies the module into a fresh build context (COPY
+// . .), and go build starts from an empty build cache, since the COPY invalidated every later
+// layer. The image is then assembled, pushed and rolled out as in Image. Variant A (modules
+// downloaded at every build) is left out: it measures the module proxy, and the shaped link has
+// no way to it.
+type dockerStrategy struct {
+	clusterDefaults
+	variant string // DockerVendor, DockerVendorW or DockerGocache
+}
+
+func (d dockerStrategy) Name() string { return d.variant }
+
+func (d dockerStrategy) Measure(ctx context.Context, c Config, w *workload, ns string) ([]sample, error) {
+	return c.measureImage(ctx, w, ns, func(work string) (*dockerContexts, error) {
+		return newDockerContexts(ctx, d.variant, w.dir, work)
+	})
+}
 
 // dockerContexts makes the build context of each edit for one variant.
 type dockerContexts struct {
@@ -78,8 +86,4 @@ func (d *dockerContexts) next(first bool) (dir string, env []string, ldflags str
 		ldflags = "-w"
 	}
 	return dir, env, ldflags, nil
-}
-
-func isDocker(strategy string) bool {
-	return strategy == DockerVendor || strategy == DockerVendorW || strategy == DockerGocache
 }

@@ -20,9 +20,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/hotpod/hotpod/internal/agentapi"
+	"github.com/hotpod/hotpod/internal/bench/incluster"
 	"github.com/hotpod/hotpod/internal/gopkg"
 	"github.com/hotpod/hotpod/internal/image"
-	"github.com/hotpod/hotpod/internal/incluster"
 	"github.com/hotpod/hotpod/internal/manifest"
 )
 
@@ -34,10 +34,15 @@ const inClusterCPU = "1"
 // every dependency and the standard library are compiled there once.
 const firstBuildTimeout = 20 * time.Minute
 
-// measureInCluster is the article's strategy E: the sources and a Go toolchain (the one on this
+// inClusterStrategy is the article's strategy E: the sources and a Go toolchain (the one on this
 // machine) are in the image; each edit sends the changed file into the running container, which
-// compiles it (within its CPU limit, with its own build cache) and restarts the app.
-func (c Config) measureInCluster(ctx context.Context, w *workload, ns string) ([]sample, error) {
+// compiles it (within its CPU limit, with its own build cache) and restarts the app
+// (package incluster, cmd/hotpod-incluster).
+type inClusterStrategy struct{ clusterDefaults }
+
+func (inClusterStrategy) Name() string { return InCluster }
+
+func (inClusterStrategy) Measure(ctx context.Context, c Config, w *workload, ns string) ([]sample, error) {
 	platforms, err := c.Kube.Platforms(ctx)
 	if err != nil {
 		return nil, err
@@ -214,56 +219,6 @@ func (c Config) inClusterImage(ctx context.Context, w *workload, p v1.Platform) 
 		return "", err
 	}
 	return d.String(), nil
-}
-
-// moduleFiles is the module at dir without version control and hidden files.
-func moduleFiles(dir string) fs.FS {
-	return hideDotFiles{os.DirFS(dir)}
-}
-
-type hideDotFiles struct{ fs.FS }
-
-func (h hideDotFiles) ReadDir(name string) ([]fs.DirEntry, error) {
-	es, err := fs.ReadDir(h.FS, name)
-	kept := es[:0]
-	for _, e := range es {
-		if !strings.HasPrefix(e.Name(), ".") {
-			kept = append(kept, e)
-		}
-	}
-	return kept, err
-}
-
-// vendoredCopy copies the module at dir (without dot files) to dst, with its dependencies in
-// dst/vendor when it has any: the builds made from it have no way to the module proxy. It
-// reports whether dst is vendored.
-func vendoredCopy(ctx context.Context, dir, dst string) (bool, error) {
-	if err := os.CopyFS(dst, moduleFiles(dir)); err != nil {
-		return false, fmt.Errorf("copy the module: %w", err)
-	}
-	return vendor(ctx, dst)
-}
-
-// vendor copies the module's dependencies into dir/vendor, when it has any.
-func vendor(ctx context.Context, dir string) (bool, error) {
-	if _, err := os.Stat(filepath.Join(dir, "vendor", "modules.txt")); err == nil {
-		return true, nil
-	}
-	list := exec.CommandContext(ctx, "go", "list", "-m", "all")
-	list.Dir = dir
-	out, err := list.Output()
-	if err != nil {
-		return false, fmt.Errorf("go list -m all: %w", err)
-	}
-	if len(strings.Fields(string(out))) <= 1 {
-		return false, nil
-	}
-	v := exec.CommandContext(ctx, "go", "mod", "vendor")
-	v.Dir = dir
-	if out, err := v.CombinedOutput(); err != nil {
-		return false, fmt.Errorf("go mod vendor: %v: %s", err, out)
-	}
-	return true, nil
 }
 
 // toolchainFile keeps what `go build` of a pure-Go program needs from a GOROOT: the go command,

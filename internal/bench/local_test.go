@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hotpod/hotpod/internal/bench/link"
 	"github.com/hotpod/hotpod/internal/testutil"
 )
 
@@ -20,7 +21,7 @@ func TestMain(m *testing.M) { os.Exit(testutil.RunWithBinary(m, "../../cmd/hotpo
 func TestLocalStrategyMeasuresWithCrossChecks(t *testing.T) {
 	var progress testutil.SyncBuffer
 	rs, err := Run(t.Context(), Config{Workloads: []string{"hello"}, Strategies: []string{Local},
-		Links: []Link{{}}, Iterations: 1, RepoRoot: "../..", Hotpod: hotpodBin, Progress: &progress})
+		Links: []link.Link{{}}, Iterations: 1, RepoRoot: "../..", Hotpod: hotpodBin, Progress: &progress})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
@@ -46,7 +47,7 @@ func TestHotpodExitReportsItsLastLines(t *testing.T) {
 		}
 	}
 	_, err := Run(t.Context(), Config{Workloads: []string{dir}, Strategies: []string{Local},
-		Links: []Link{{}}, Iterations: 1, RepoRoot: "../..", Hotpod: hotpodBin})
+		Links: []link.Link{{}}, Iterations: 1, RepoRoot: "../..", Hotpod: hotpodBin})
 	if err == nil || !strings.Contains(err.Error(), "hotpod dev exited") || !strings.Contains(err.Error(), "undefined: notDefined") {
 		t.Fatalf("got %v, want hotpod dev's exit with the compiler's error", err)
 	}

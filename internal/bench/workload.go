@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,6 +122,56 @@ func writeSources(name, dir string) error {
 		}
 	}
 	return nil
+}
+
+// moduleFiles is the module at dir without version control and hidden files.
+func moduleFiles(dir string) fs.FS {
+	return hideDotFiles{os.DirFS(dir)}
+}
+
+type hideDotFiles struct{ fs.FS }
+
+func (h hideDotFiles) ReadDir(name string) ([]fs.DirEntry, error) {
+	es, err := fs.ReadDir(h.FS, name)
+	kept := es[:0]
+	for _, e := range es {
+		if !strings.HasPrefix(e.Name(), ".") {
+			kept = append(kept, e)
+		}
+	}
+	return kept, err
+}
+
+// vendoredCopy copies the module at dir (without dot files) to dst, with its dependencies in
+// dst/vendor when it has any: the builds made from it have no way to the module proxy. It
+// reports whether dst is vendored.
+func vendoredCopy(ctx context.Context, dir, dst string) (bool, error) {
+	if err := os.CopyFS(dst, moduleFiles(dir)); err != nil {
+		return false, fmt.Errorf("copy the module: %w", err)
+	}
+	return vendor(ctx, dst)
+}
+
+// vendor copies the module's dependencies into dir/vendor, when it has any.
+func vendor(ctx context.Context, dir string) (bool, error) {
+	if _, err := os.Stat(filepath.Join(dir, "vendor", "modules.txt")); err == nil {
+		return true, nil
+	}
+	list := exec.CommandContext(ctx, "go", "list", "-m", "all")
+	list.Dir = dir
+	out, err := list.Output()
+	if err != nil {
+		return false, fmt.Errorf("go list -m all: %w", err)
+	}
+	if len(strings.Fields(string(out))) <= 1 {
+		return false, nil
+	}
+	v := exec.CommandContext(ctx, "go", "mod", "vendor")
+	v.Dir = dir
+	if out, err := v.CombinedOutput(); err != nil {
+		return false, fmt.Errorf("go mod vendor: %v: %s", err, out)
+	}
+	return true, nil
 }
 
 // manifest is the Deployment every strategy runs: one replica, the workload's image.

@@ -4,19 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hotpod/hotpod/internal/bench"
+	"github.com/hotpod/hotpod/internal/bench/link"
+	"github.com/hotpod/hotpod/internal/bench/output"
 	"github.com/hotpod/hotpod/internal/gopkg"
 )
 
 func newBenchCommand(env *Env) *cobra.Command {
 	var (
 		strategies             []string
-		links                  []bench.Link
+		links                  []link.Link
 		edits                  int
 		quick                  bool
 		jsonOut, mdOut, svgOut string
@@ -40,18 +41,18 @@ built into hotpod: they need no checkout.`,
 				Strategies: strategies, Workloads: args, Links: links}
 			if quick {
 				c.Workloads, c.Strategies, c.Iterations = []string{"hello"}, []string{bench.Hotpod, bench.Image}, 1
-				c.Links = []bench.Link{{}}
+				c.Links = []link.Link{{}}
 			}
 			if len(c.Workloads) == 0 {
 				c.Workloads = []string{"hello", "seedapp"}
 			}
 			if inside != "" {
-				link, err := bench.ParseLink(inside)
+				l, err := link.Parse(inside)
 				if err != nil {
 					return usageError{err}
 				}
-				c.Links, c.Inside = []bench.Link{link}, true
-				if err := bench.InsideRelay(ctx, strings.SplitN(c.Repo, "/", 2)[0]); err != nil {
+				c.Links, c.Inside = []link.Link{l}, true
+				if err := link.InsideRelay(ctx, bench.RegistryHost(c.Repo)); err != nil {
 					return err
 				}
 			}
@@ -72,7 +73,7 @@ built into hotpod: they need no checkout.`,
 				return err
 			}
 			records, err := bench.Run(ctx, c)
-			bench.WriteMarkdown(env.Stdout, records)
+			output.Markdown(env.Stdout, records)
 			if werr := writeOutputs(records, jsonOut, mdOut, svgOut); werr != nil && err == nil {
 				err = werr
 			}
@@ -89,7 +90,7 @@ built into hotpod: they need no checkout.`,
 	fs.SortFlags = false
 	fs.Var(listOf(&strategies, "strategy[,...]", parseStrategy).withDefault("local,hotpod,full,image"), "strategy",
 		"strategies: local (the floor: hotpod dev --local, no cluster), hotpod (the default loop), full (hotpod shipping the whole compressed binary), upx (hotpod shipping the whole binary packed by upx -q -1; needs upx on PATH, hack/upx.sh), image (rebuild, push, roll the Deployment), incluster (sync the changed file into a container holding the sources and this machine's Go toolchain, compile there with 1 CPU, restart); the article's Dockerfile variants, each build in a fresh context with an empty build cache, then push and roll: docker-vendor (B: vendored modules), docker-vendor-w (C: B + -ldflags=-w), docker-gocache (D: B + a warm GOCACHE copied into the context)")
-	fs.Var(listOf(&links, "link[,...]", bench.ParseLink).withDefault("direct"), "link",
+	fs.Var(listOf(&links, "link[,...]", link.Parse).withDefault("direct"), "link",
 		"links, comma-separated: direct, or RATE:DELAY such as 20mbit:30ms (the CLI side runs in a network namespace behind a tc-shaped veth; needs root and the project's local cluster)")
 	fs.IntVar(&edits, "edits", 5, "edits measured per combination, after one warm-up")
 	fs.BoolVar(&quick, "quick", false, "CI mode: hello, hotpod and image, 1 edit; fails unless every strategy completes with sane numbers")
@@ -104,7 +105,7 @@ built into hotpod: they need no checkout.`,
 }
 
 func parseStrategy(s string) (string, error) {
-	if !slices.Contains(bench.Strategies(), s) {
+	if _, err := bench.Lookup(s); err != nil {
 		return "", fmt.Errorf("want one of %s", strings.Join(bench.Strategies(), ", "))
 	}
 	return s, nil
@@ -126,8 +127,8 @@ func writeOutputs(records []bench.Record, jsonOut, mdOut, svgOut string) error {
 		return f.Close()
 	}
 	return errors.Join(
-		write(jsonOut, func(f *os.File) error { return bench.WriteJSON(f, records) }),
-		write(mdOut, func(f *os.File) error { bench.WriteMarkdown(f, records); return nil }),
-		write(svgOut, func(f *os.File) error { bench.WriteSVG(f, records); return nil }),
+		write(jsonOut, func(f *os.File) error { return output.JSON(f, records) }),
+		write(mdOut, func(f *os.File) error { output.Markdown(f, records); return nil }),
+		write(svgOut, func(f *os.File) error { output.SVG(f, records); return nil }),
 	)
 }

@@ -78,7 +78,10 @@ func imageBuilder(env Env, command, base, repo string, opts build.Options, p v1.
 		return nil, nil, err
 	}
 	b = &appimage.Builder{Dir: env.Dir, Base: base, Repo: repo, Agents: &agentbin.Cache{Dir: cacheDir},
-		Options: opts, Platform: p, WorkDir: work}
+		Options: opts, Platform: p, WorkDir: work,
+		// A first build (cold cache) and a first push (a big base, a slow link) take a while:
+		// a line every few seconds says they move.
+		Progress: func(s string) { fmt.Fprintln(env.Stderr, "hotpod:", s) }}
 	left := env.Interrupt.Leave(fmt.Sprintf("work directories under %s (the next hotpod removes them)", workdir.Root()))
 	return b, func() {
 		workdir.Remove(work) //nolint:errcheck // best effort

@@ -111,6 +111,10 @@ func TestUsageAndBadInput(t *testing.T) {
 		{[]string{"bench", "--link", "fast", "--default-repo", "r"}, 2, "RATE:DELAY"},
 		{[]string{"bench", "--edits", "0", "--default-repo", "r"}, 2, "--edits 0: want at least 1 edit"},
 		{[]string{"bench", "-n", "3"}, 2, "unknown shorthand flag: 'n'"}, // -n is the namespace elsewhere: bench says --edits
+		{[]string{"status", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"status", "-o", "yaml"}, 2, `--output "yaml": want text or json`},
+		{[]string{"status"}, 1, "/nonexistent"},
+		{[]string{"status", "-f", "missing.yaml"}, 1, "missing.yaml"},
 		{[]string{"version"}, 0, "agent protocol 1"},
 		{[]string{"version", "-o", "json"}, 0, `"agentProtocol":1`},
 		{[]string{"version", "extra"}, 2, `unexpected argument "extra"`},
@@ -140,6 +144,7 @@ func TestHelpOnStdout(t *testing.T) {
 		{"build", []string{"--platform", "--default-repo", "--base-image", "--context", "--kubeconfig", "--ldflags"}, []string{"--namespace"}},
 		{"deploy", []string{"--filename", "- for stdin", "--kustomize", "--namespace", "--rollout-timeout"}, nil},
 		{"bench", []string{"--edits", "--strategy", "--link", "--quick", "--context", "--kubeconfig"}, []string{"--inside-link", "--namespace"}},
+		{"status", []string{"--filename", "--kustomize", "--namespace", "--context", "--kubeconfig", "--output text|json"}, nil},
 		{"version", []string{"--output"}, nil},
 	} {
 		code, out, errs := run(t, c.cmd, "--help")

@@ -15,6 +15,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/hotpod/hotpod/internal/delta"
 	"github.com/hotpod/hotpod/internal/devloop"
 	"github.com/hotpod/hotpod/internal/kube"
 	"github.com/hotpod/hotpod/internal/manifest"
@@ -63,6 +64,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		return err
 	}
 	defer removeWork()
+	ib.Progress = func(s string) { rep.Infof("", "%s", s) }
 	sessionID, token := randomHex(4), randomHex(24)
 	dev := manifest.Dev{Session: sessionID, TokenSecret: "hotpod-" + sessionID, Images: map[string]manifest.Built{}}
 	loops := map[string]*devloop.Loop{}
@@ -152,6 +154,17 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	}
 	go sess.Heartbeat(ctx)
 	rep.Infof("", "applied %d objects (session %s)", len(all), sessionID)
+	// The session's Secrets say which build each service is on, for hotpod status: the image's
+	// binary now, each shipped build from then on.
+	publish := func(key string, it int, h delta.Hash) {
+		if err := sess.Published(ctx, key, h.String(), it); err != nil && ctx.Err() == nil {
+			rep.Infof("", "hotpod status will not know the current build: %v", err)
+		}
+	}
+	for key, loop := range loops {
+		publish(key, 1, loop.Current())
+		loop.OnShipped = func(it int, h delta.Hash) { publish(key, it, h) }
+	}
 	// The session follows the pods from their start, while they roll out: their logs, an app
 	// that crashes at start, a probe that fails, and an edit saved meanwhile all show at once.
 	mgr := &session.Manager{Kube: k, Namespaces: podNamespaces, Session: sessionID, Token: token, Loops: loops, Report: rep, Logs: logs}
@@ -161,7 +174,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		if err != nil {
 			return err
 		}
-		rep.Infof("", "forwarding %s to port %d of the session's pods", addr, fw.Remote)
+		rep.Forwarding(report.Forwarding{Local: addr, Remote: fw.Remote})
 	}
 	done := make(chan error, len(loops))
 	for key, loop := range loops {

@@ -62,6 +62,9 @@ type Loop struct {
 	// KoData is the main package's kodata/ directory on disk ("" when none): an edit there
 	// is synced to every target's agent (PUT /v1/files) without a build.
 	KoData string
+	// OnShipped, when set, is called once iteration it's build h has been shipped to every
+	// target (whatever each one's outcome): h is the build the targets should run from now on.
+	OnShipped func(it int, h delta.Hash)
 
 	iteration atomic.Int64
 	current   atomic.Pointer[delta.Hash]
@@ -178,6 +181,9 @@ func (l *Loop) Run(ctx context.Context, w *watch.Watcher) error {
 		l.current.Store(&h)
 		l.size.Store(int64(len(bin)))
 		l.shipAll(ctx, it, b.First, res.Duration, h, len(bin))
+		if l.OnShipped != nil {
+			l.OnShipped(it, h)
+		}
 		go l.refreshWatch(ctx, w)
 	}
 }

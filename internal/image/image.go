@@ -203,16 +203,20 @@ func hasCode(te *transport.Error, codes ...transport.ErrorCode) bool {
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // Push writes img to repo (tagged tag) and returns its digest reference.
-func Push(ctx context.Context, img v1.Image, repo, tag string) (name.Digest, error) {
+func Push(ctx context.Context, img v1.Image, repo, tag string, opts ...PushOption) (name.Digest, error) {
 	return push(ctx, repo, tag, img.Digest, func(t name.Tag) error {
-		return remote.Write(t, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+		progress, stop := pushOpts(opts).watch(layerCount(img))
+		defer stop()
+		return remote.Write(t, img, append(progress, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))...)
 	})
 }
 
 // PushIndex writes a multi-platform index to repo (tagged tag) and returns its digest reference.
-func PushIndex(ctx context.Context, idx v1.ImageIndex, repo, tag string) (name.Digest, error) {
+func PushIndex(ctx context.Context, idx v1.ImageIndex, repo, tag string, opts ...PushOption) (name.Digest, error) {
 	return push(ctx, repo, tag, idx.Digest, func(t name.Tag) error {
-		return remote.WriteIndex(t, idx, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+		progress, stop := pushOpts(opts).watch(indexLayerCount(idx))
+		defer stop()
+		return remote.WriteIndex(t, idx, append(progress, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))...)
 	})
 }
 

@@ -77,6 +77,8 @@ type DevSession struct {
 	mu      sync.Mutex
 	changes []Change
 	secrets []Applied
+	builds  map[string]Build // by service, as Published
+	pubMu   sync.Mutex       // one Published at a time
 }
 
 // Holder names this process, as recorded on the session's Secrets.

@@ -1,5 +1,7 @@
 // Package report prints what the dev loop does: one human line per iteration and pod, or one JSON
-// object per line for tools and benchmarks (--output json).
+// object per line for tools and benchmarks (--output json). Its types are the one schema of
+// those lines: Decode reads them back (the tests and hotpod bench do), and anything that a tool
+// needs from hotpod's output is an event here, never a human line to scrape.
 package report
 
 import (
@@ -83,6 +85,14 @@ type Info struct {
 	Message string `json:"message"`
 }
 
+// Forwarding says --port-forward listens: connections to Local reach port Remote of the
+// session's pods.
+type Forwarding struct {
+	Event  string `json:"event"` // "forwarding"
+	Local  string `json:"local"` // host:port
+	Remote int    `json:"remote_port"`
+}
+
 // Reporter writes events. It is safe for concurrent use.
 type Reporter struct {
 	mu   sync.Mutex
@@ -109,7 +119,7 @@ func (r *Reporter) write(v any, human func() string) {
 
 // Ready reports e.
 func (r *Reporter) Ready(e Ready) {
-	e.Event = "ready"
+	e.Event = KindReady
 	r.write(e, func() string {
 		pod := ""
 		if e.Pod != "local" {
@@ -141,7 +151,7 @@ func shipped(e Ready) string {
 
 // BuildFailed reports e.
 func (r *Reporter) BuildFailed(e BuildFailed) {
-	e.Event = "build_failed"
+	e.Event = KindBuildFailed
 	r.write(e, func() string {
 		return fmt.Sprintf("%s\n✗ %s  build failed: nothing shipped, the running version keeps serving", e.Error, e.Service)
 	})
@@ -149,7 +159,7 @@ func (r *Reporter) BuildFailed(e BuildFailed) {
 
 // Crashed reports e.
 func (r *Reporter) Crashed(e Crashed) {
-	e.Event = "crashed"
+	e.Event = KindCrashed
 	r.write(e, func() string {
 		var b strings.Builder
 		for _, l := range e.LastOutput {
@@ -162,13 +172,13 @@ func (r *Reporter) Crashed(e Crashed) {
 
 // Failed reports e.
 func (r *Reporter) Failed(e Failed) {
-	e.Event = "ship_failed"
+	e.Event = KindFailed
 	r.write(e, func() string { return fmt.Sprintf("✗ %s [%s]  %s", e.Service, e.Pod, e.Error) })
 }
 
 // ProbeFailed reports a readiness check that keeps failing.
 func (r *Reporter) ProbeFailed(e ProbeFailed) {
-	e.Event = "probe_failed"
+	e.Event = KindProbeFailed
 	r.write(e, func() string {
 		if e.Permanent {
 			return fmt.Sprintf("✗ %s [%s]  readiness %s can never pass: %s", e.Service, e.Pod, e.Probe, e.Error)
@@ -183,15 +193,23 @@ func (r *Reporter) ProbeFailed(e ProbeFailed) {
 
 // Synced reports files synced to a pod.
 func (r *Reporter) Synced(e Synced) {
-	e.Event = "synced"
+	e.Event = KindSynced
 	r.write(e, func() string {
 		return fmt.Sprintf("✓ %s [%s]  synced %s (%s)   edit→ready %s", e.Service, e.Pod, strings.Join(e.Files, ", "), Bytes(e.Bytes), secs(e.EditToReady))
 	})
 }
 
+// Forwarding reports e.
+func (r *Reporter) Forwarding(e Forwarding) {
+	e.Event = KindForwarding
+	r.write(e, func() string {
+		return fmt.Sprintf("• forwarding %s to port %d of the session's pods", e.Local, e.Remote)
+	})
+}
+
 // Infof reports a progress message.
 func (r *Reporter) Infof(service, format string, args ...any) {
-	e := Info{Event: "info", Service: service, Message: fmt.Sprintf(format, args...)}
+	e := Info{Event: KindInfo, Service: service, Message: fmt.Sprintf(format, args...)}
 	r.write(e, func() string { return "• " + e.Message })
 }
 

@@ -1,8 +1,12 @@
 package report_test
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hotpod/hotpod/internal/report"
@@ -22,6 +26,7 @@ func emitAll(r *report.Reporter) {
 	r.ProbeFailed(report.ProbeFailed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 1, Probe: "GET http://127.0.0.1:8080/healthz", Error: "404 Not Found", Failures: 5})
 	r.ProbeFailed(report.ProbeFailed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 1, Probe: "exec podcli ready", Error: `exec: "podcli": executable file not found in $PATH`, Failures: 1, Permanent: true})
 	r.Synced(report.Synced{Service: "hello", Pod: "hello-7d4b9-x2x", Files: []string{"kodata/index.html"}, Bytes: 2048, EditToReady: 42})
+	r.Forwarding(report.Forwarding{Local: "127.0.0.1:40123", Remote: 8080})
 }
 
 func TestGolden(t *testing.T) {
@@ -38,4 +43,78 @@ func TestBytes(t *testing.T) {
 			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// Every line the reporter writes decodes to the event it was made from: one schema, both ways.
+func TestDecodeReadsWhatTheReporterWrites(t *testing.T) {
+	var b bytes.Buffer
+	emitAll(report.New(&b, true))
+	sc := bufio.NewScanner(&b)
+	kinds := map[string]int{}
+	for sc.Scan() {
+		e, err := report.Decode(sc.Bytes())
+		if err != nil {
+			t.Fatalf("%s: %v", sc.Text(), err)
+		}
+		kinds[e.Kind]++
+		if got := e.String(); got != sc.Text() {
+			t.Errorf("decoded and written again:\n got %s\nwant %s", got, sc.Text())
+		}
+	}
+	for _, k := range []string{report.KindReady, report.KindBuildFailed, report.KindCrashed, report.KindFailed, report.KindInfo, report.KindForwarding, report.KindProbeFailed, report.KindSynced} {
+		if kinds[k] == 0 {
+			t.Errorf("emitAll writes no %s event", k)
+		}
+	}
+	var e report.Event
+	var err error
+	if e, err = report.Decode([]byte(`{"event":"forwarding","local":"127.0.0.1:1234","remote_port":8080}`)); err != nil || e.Forwarding == nil ||
+		e.Forwarding.Local != "127.0.0.1:1234" || e.Forwarding.Remote != 8080 || e.Ready != nil {
+		t.Fatalf("forwarding: %+v, %v", e.Forwarding, err)
+	}
+}
+
+func TestDecodeRefusesWhatIsNotTheSchema(t *testing.T) {
+	for line, want := range map[string]string{
+		``:                                     "not an event",
+		`forwarding 127.0.0.1:1 to port 8080`:  "not an event",
+		`{"message":"hi"}`:                     `no "event" member`,
+		`{"event":"teleported"}`:               `unknown event "teleported"`,
+		`{"event":"ready","pod":"a","podd":1}`: `unknown field "podd"`,
+		`{"event":"ready","iteration":"2"}`:    "event ready",
+		`{"event":"info","message":"a"} {}`:    "not an event",
+		`{"event":"crashed","exit_code":1.5}`:  "event crashed",
+	} {
+		_, err := report.Decode([]byte(line))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Decode(%q) = %v, want an error with %q", line, err, want)
+		}
+	}
+}
+
+// Decode never panics, and what it accepts is an event of the schema: written again, it decodes
+// to the same event.
+func FuzzDecode(f *testing.F) {
+	golden, err := os.ReadFile(filepath.Join("testdata", "events.jsonl"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, l := range bytes.Split(golden, []byte("\n")) {
+		f.Add(l)
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		e, err := report.Decode(line)
+		if err != nil {
+			return
+		}
+		again, err := report.Decode([]byte(e.String()))
+		if err != nil {
+			t.Fatalf("%q decoded, but its re-encoding %s does not: %v", line, e.String(), err)
+		}
+		a, _ := json.Marshal(again)
+		b, _ := json.Marshal(e)
+		if !bytes.Equal(a, b) || again.Kind != e.Kind {
+			t.Fatalf("%q: %s, then %s", line, b, a)
+		}
+	})
 }

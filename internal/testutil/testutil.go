@@ -2,15 +2,19 @@
 package testutil
 
 import (
+	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/hotpod/hotpod/internal/report"
 )
 
 // SyncBuffer is a bytes.Buffer safe for a process's stdout and a test reading it at once.
@@ -62,28 +66,42 @@ func Golden(t testing.TB, path string, got []byte) {
 	}
 }
 
-// Event is any line of `hotpod dev --output json`, as the tests read them.
-type Event struct {
-	Event       string   `json:"event"`
-	Service     string   `json:"service"`
-	Pod         string   `json:"pod"`
-	Iteration   int      `json:"iteration"`
-	EditToReady float64  `json:"edit_to_ready_ms"`
-	BuildMS     float64  `json:"build_ms"`
-	ShipMS      float64  `json:"ship_ms"`
-	RestartMS   float64  `json:"restart_ms"`
-	ReadyMS     float64  `json:"ready_ms"`
-	BytesSent   int      `json:"bytes_sent"`
-	BinaryBytes int      `json:"binary_bytes"`
-	SHA256      string   `json:"sha256"`
-	Error       string   `json:"error"`
-	ExitCode    *int     `json:"exit_code"`
-	LastOutput  []string `json:"last_output"`
-	Message     string   `json:"message"`
-	Probe       string   `json:"probe"`
-	Failures    int      `json:"failures"`
-	Permanent   bool     `json:"permanent"`
-	Files       []string `json:"files"`
+// Events decodes the lines of hotpod's --output json read from r (report's schema, through
+// report.Decode) onto the returned channel, which is closed at the end of r. A line that is not
+// an event fails t (until t's cleanup starts: a process still writing after its test is not
+// that test's failure). Each line also goes to log, when it is not nil, for a failure's output.
+func Events(t testing.TB, r io.Reader, log io.Writer) <-chan report.Event {
+	var (
+		mu   sync.Mutex
+		over bool
+	)
+	t.Cleanup(func() {
+		mu.Lock()
+		over = true
+		mu.Unlock()
+	})
+	events := make(chan report.Event, 256)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if log != nil {
+				fmt.Fprintf(log, "event: %s\n", sc.Bytes())
+			}
+			e, err := report.Decode(sc.Bytes())
+			if err != nil {
+				mu.Lock()
+				if !over {
+					t.Errorf("hotpod wrote a line that is not an event: %q: %v", sc.Text(), err)
+				}
+				mu.Unlock()
+				continue
+			}
+			events <- e
+		}
+	}()
+	return events
 }
 
 // RunWithBinary is a TestMain body for tests of a command: it builds the Go package pkg into a

@@ -1,8 +1,6 @@
 package e2e_test
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,8 +12,10 @@ import (
 	"time"
 
 	"github.com/hotpod/hotpod/internal/bench"
+	"github.com/hotpod/hotpod/internal/bench/link"
 	"github.com/hotpod/hotpod/internal/e2e"
 	"github.com/hotpod/hotpod/internal/gopkg"
+	"github.com/hotpod/hotpod/internal/report"
 	"github.com/hotpod/hotpod/internal/testutil"
 )
 
@@ -81,19 +81,9 @@ func benchEdits(b *testing.B, env *e2e.Env, pods int) {
 	cmd.Stderr = nil
 	must(b, cmd.Start())
 	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
-	events := make(chan event, 64)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var e event
-			if json.Unmarshal(sc.Bytes(), &e) == nil {
-				events <- e
-			}
-		}
-		close(events)
-	}()
-	awaitReady := func() []event {
-		var got []event
+	events := testutil.Events(b, out, nil)
+	awaitReady := func() []*report.Ready {
+		var got []*report.Ready
 		deadline := time.After(5 * time.Minute)
 		for len(got) < pods {
 			select {
@@ -101,10 +91,10 @@ func benchEdits(b *testing.B, env *e2e.Env, pods int) {
 				if !ok {
 					b.Fatal("hotpod exited")
 				}
-				switch e.Event {
-				case "ready":
-					got = append(got, e)
-				case "build_failed", "crashed", "ship_failed":
+				switch e.Kind {
+				case report.KindReady:
+					got = append(got, e.Ready)
+				case report.KindBuildFailed, report.KindCrashed, report.KindFailed:
 					b.Fatalf("%+v", e)
 				}
 			case <-deadline:
@@ -194,7 +184,7 @@ func TestBenchOtherStrategies(t *testing.T) {
 	var progress testutil.SyncBuffer
 	strategies := []string{bench.InCluster, bench.DockerVendorW, bench.DockerGocache}
 	rs, err := bench.Run(t.Context(), bench.Config{Workloads: []string{"hello"}, Strategies: strategies,
-		Links: []bench.Link{{}}, Iterations: 1, Repo: env.Registry + "/e2e-bench", Base: "scratch",
+		Links: []link.Link{{}}, Iterations: 1, Repo: env.Registry + "/e2e-bench", Base: "scratch",
 		RepoRoot: root, Kube: env.Kube, Progress: &progress})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())

@@ -1,8 +1,6 @@
 package e2e_test
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,14 +16,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hotpod/hotpod/internal/e2e"
+	"github.com/hotpod/hotpod/internal/report"
 	"github.com/hotpod/hotpod/internal/testutil"
 )
 
 var hotpodBin string
 
 func TestMain(m *testing.M) { os.Exit(testutil.RunWithBinary(m, "../../cmd/hotpod", &hotpodBin)) }
-
-type event = testutil.Event
 
 // devSession is a running `hotpod dev -f` on a copy of examples/hello.
 type devSession struct {
@@ -34,7 +31,7 @@ type devSession struct {
 	ns     string
 	dir    string
 	cmd    *exec.Cmd
-	events chan event
+	events <-chan report.Event
 	stderr *testutil.SyncBuffer
 	port   int // the --port-forward local port
 }
@@ -87,7 +84,7 @@ func startDev(t *testing.T, env *e2e.Env, replicas int, base string, nonRoot boo
 			t.Fatal(err)
 		}
 	}
-	s := &devSession{t: t, env: env, ns: ns, dir: dir, events: make(chan event, 256), stderr: &testutil.SyncBuffer{}, port: testutil.FreePort(t)}
+	s := &devSession{t: t, env: env, ns: ns, dir: dir, stderr: &testutil.SyncBuffer{}, port: testutil.FreePort(t)}
 	s.cmd = exec.Command(hotpodBin, "dev", "-f", "k8s", "-n", ns, "--output", "json",
 		"--default-repo", env.Registry+"/e2e", "--base-image", base, "--port-forward", fmt.Sprintf("%d:8080", s.port))
 	s.cmd.Dir = dir
@@ -107,25 +104,15 @@ func startDev(t *testing.T, env *e2e.Env, replicas int, base string, nonRoot boo
 			t.Logf("hotpod stderr:\n%s", s.stderr.String())
 		}
 	})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var e event
-			if json.Unmarshal(sc.Bytes(), &e) == nil {
-				s.stderr.Write(append([]byte("event: "), append(sc.Bytes(), '\n')...))
-				s.events <- e
-			}
-		}
-		close(s.events)
-	}()
+	s.events = testutil.Events(t, out, s.stderr)
 	return s
 }
 
 // await waits for n events of kind (other kinds are skipped but ship_failed and unexpected
 // crashes fail the test) and returns them.
-func (s *devSession) await(kind string, n int) []event {
+func (s *devSession) await(kind string, n int) []report.Event {
 	s.t.Helper()
-	var got []event
+	var got []report.Event
 	deadline := time.After(4 * time.Minute)
 	for len(got) < n {
 		select {
@@ -134,9 +121,9 @@ func (s *devSession) await(kind string, n int) []event {
 				s.t.Fatalf("hotpod exited while waiting for %s", kind)
 			}
 			switch {
-			case e.Event == kind:
+			case e.Kind == kind:
 				got = append(got, e)
-			case e.Event == "ship_failed", e.Event == "crashed", e.Event == "build_failed":
+			case e.Kind == report.KindFailed, e.Kind == report.KindCrashed, e.Kind == report.KindBuildFailed:
 				s.t.Fatalf("got %+v while waiting for %s", e, kind)
 			}
 		case <-deadline:
@@ -211,9 +198,9 @@ func (s *devSession) pods() map[string]podState {
 func TestDevEditReachesEveryReplicaInPlace(t *testing.T) {
 	env := e2e.Setup(t)
 	s := startDev(t, env, 2, "scratch", false)
-	first := s.await("ready", 2)
-	if first[0].Pod == first[1].Pod {
-		t.Fatalf("both ready events name pod %s", first[0].Pod)
+	first := s.await(report.KindReady, 2)
+	if first[0].Ready.Pod == first[1].Ready.Pod {
+		t.Fatalf("both ready events name pod %s", first[0].Ready.Pod)
 	}
 	s.allSay(2, "hello from hotpod")
 	before := s.pods()
@@ -222,8 +209,8 @@ func TestDevEditReachesEveryReplicaInPlace(t *testing.T) {
 	}
 
 	s.edit("hello from hotpod", "hello from the edit")
-	got := s.await("ready", 2)
-	if got[0].Iteration != 2 || got[1].Iteration != 2 || got[0].Pod == got[1].Pod || got[0].BytesSent == 0 {
+	got := s.await(report.KindReady, 2)
+	if a, b := got[0].Ready, got[1].Ready; a.Iteration != 2 || b.Iteration != 2 || a.Pod == b.Pod || a.BytesSent == 0 {
 		t.Fatalf("ready events %+v", got)
 	}
 	s.allSay(2, "hello from the edit")
@@ -253,7 +240,7 @@ func TestDevEditReachesEveryReplicaInPlace(t *testing.T) {
 func TestDevNonRootCrashReplaceAndCleanup(t *testing.T) {
 	env := e2e.Setup(t)
 	s := startDev(t, env, 1, env.Registry+"/hotpod/base-nonroot:latest", true)
-	s.await("ready", 1)
+	s.await(report.KindReady, 1)
 	// The dev rewrite kept the container's security context: the kubelet ran it as non-root on a
 	// read-only root, and the agent swaps binaries all the same.
 	for _, p := range env.Pods(t, s.ns, "app=hello") {
@@ -264,22 +251,22 @@ func TestDevNonRootCrashReplaceAndCleanup(t *testing.T) {
 	}
 
 	s.edit("hello from hotpod", "hello, non-root")
-	s.await("ready", 1)
+	s.await(report.KindReady, 1)
 	s.allSay(1, "hello, non-root")
 
 	s.edit("fmt.Fprintln(w, greeting)", "fmt.Fprintln(w, greeting, notDefined)")
-	e := s.awaitAny("build_failed")
-	if !strings.Contains(e.Error, "undefined: notDefined") {
-		t.Fatalf("build_failed: %+v", e)
+	bf := s.awaitAny(report.KindBuildFailed).BuildFailed
+	if !strings.Contains(bf.Error, "undefined: notDefined") {
+		t.Fatalf("build_failed: %+v", bf)
 	}
 	s.allSay(1, "hello, non-root")
 
 	s.edit("fmt.Fprintln(w, greeting, notDefined)", "fmt.Fprintln(w, greeting)")
-	s.await("ready", 1)
+	s.await(report.KindReady, 1)
 	s.edit(`addr := ":8080"`, `fmt.Println("exiting on purpose"); os.Exit(1); addr := ":8080"`)
-	e = s.awaitAny("crashed")
-	if e.ExitCode == nil || *e.ExitCode != 1 || !strings.Contains(strings.Join(e.LastOutput, "\n"), "exiting on purpose") {
-		t.Fatalf("crashed: %+v", e)
+	cr := s.awaitAny(report.KindCrashed).Crashed
+	if cr.ExitCode != 1 || !strings.Contains(strings.Join(cr.LastOutput, "\n"), "exiting on purpose") {
+		t.Fatalf("crashed: %+v", cr)
 	}
 	// Longer than the liveness probe would need to kill it, were the probe still there.
 	time.Sleep(4 * time.Second)
@@ -291,7 +278,7 @@ func TestDevNonRootCrashReplaceAndCleanup(t *testing.T) {
 		}
 	}
 	s.edit(`fmt.Println("exiting on purpose"); os.Exit(1); addr := ":8080"`, `addr := ":8080"`)
-	s.await("ready", 1)
+	s.await(report.KindReady, 1)
 	s.allSay(1, "hello, non-root")
 
 	// Replace the pod: the new one starts from the image and is brought to the current binary.
@@ -300,9 +287,8 @@ func TestDevNonRootCrashReplaceAndCleanup(t *testing.T) {
 	if err := env.Kube.Clientset.CoreV1().Pods(s.ns).Delete(t.Context(), old.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		t.Fatal(err)
 	}
-	var joined event
 	for {
-		joined = s.await("ready", 1)[0]
+		joined := s.await(report.KindReady, 1)[0].Ready
 		if joined.Pod != old.Name {
 			break
 		}
@@ -339,7 +325,7 @@ func TestDevNonRootCrashReplaceAndCleanup(t *testing.T) {
 }
 
 // awaitAny waits for one event of kind, skipping every other kind.
-func (s *devSession) awaitAny(kind string) event {
+func (s *devSession) awaitAny(kind string) report.Event {
 	s.t.Helper()
 	deadline := time.After(4 * time.Minute)
 	for {
@@ -348,7 +334,7 @@ func (s *devSession) awaitAny(kind string) event {
 			if !ok {
 				s.t.Fatalf("hotpod exited while waiting for %s", kind)
 			}
-			if e.Event == kind {
+			if e.Kind == kind {
 				return e
 			}
 		case <-deadline:

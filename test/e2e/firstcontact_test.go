@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hotpod/hotpod/internal/e2e"
+	"github.com/hotpod/hotpod/internal/report"
 )
 
 const firstContactManifest = `apiVersion: apps/v1
@@ -43,22 +44,22 @@ func TestFirstContactMistakesAreReportedAtOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name, probe, patch string
 		kind               string
-		check              func(e event) error
+		check              func(e report.Event) error
 	}{
-		{"crash at start", "{httpGet: {path: /healthz, port: http}, periodSeconds: 1}", crashAtStart, "crashed", func(e event) error {
-			if e.ExitCode == nil || *e.ExitCode != 3 || !strings.Contains(strings.Join(e.LastOutput, "\n"), "DB_URL is not set") {
+		{"crash at start", "{httpGet: {path: /healthz, port: http}, periodSeconds: 1}", crashAtStart, report.KindCrashed, func(e report.Event) error {
+			if c := e.Crashed; c.ExitCode != 3 || !strings.Contains(strings.Join(c.LastOutput, "\n"), "DB_URL is not set") {
 				return fmt.Errorf("crashed %+v: want exit code 3 and the app's stderr", e)
 			}
 			return nil
 		}},
-		{"probe on a wrong path", "{httpGet: {path: /nope, port: http}, periodSeconds: 1}", exactRoot, "probe_failed", func(e event) error {
-			if !strings.Contains(e.Error, "404") || !strings.Contains(e.Probe, "/nope") || e.Failures < 1 {
+		{"probe on a wrong path", "{httpGet: {path: /nope, port: http}, periodSeconds: 1}", exactRoot, report.KindProbeFailed, func(e report.Event) error {
+			if p := e.ProbeFailed; !strings.Contains(p.Error, "404") || !strings.Contains(p.Probe, "/nope") || p.Failures < 1 {
 				return fmt.Errorf("probe_failed %+v: want the 404 of GET /nope", e)
 			}
 			return nil
 		}},
-		{"probe command not in the image", "{exec: {command: [podcli, ready]}, periodSeconds: 1}", "", "probe_failed", func(e event) error {
-			if !e.Permanent || !strings.Contains(e.Error, "podcli") {
+		{"probe command not in the image", "{exec: {command: [podcli, ready]}, periodSeconds: 1}", "", report.KindProbeFailed, func(e report.Event) error {
+			if p := e.ProbeFailed; !p.Permanent || !strings.Contains(p.Error, "podcli") {
 				return fmt.Errorf("probe_failed %+v: want a probe that can never pass, naming podcli", e)
 			}
 			return nil

@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/hotpod/hotpod/internal/e2e"
+	"github.com/hotpod/hotpod/internal/report"
 	"github.com/hotpod/hotpod/internal/testutil"
 )
 
@@ -67,7 +67,7 @@ func hotpod(t *testing.T, env *e2e.Env, dir string, args ...string) (string, err
 // its channel, its stderr is kept for the log.
 func runDev(t *testing.T, env *e2e.Env, ns, dir string, args ...string) *devSession {
 	t.Helper()
-	s := &devSession{t: t, env: env, ns: ns, dir: dir, events: make(chan event, 256), stderr: &testutil.SyncBuffer{}}
+	s := &devSession{t: t, env: env, ns: ns, dir: dir, stderr: &testutil.SyncBuffer{}}
 	s.cmd = exec.Command(hotpodBin, append([]string{"dev", "--output", "json"}, args...)...)
 	s.cmd.Dir = dir
 	s.cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(os.TempDir(), "hotpod-e2e-cache"), "HOTPOD_DEFAULT_REPO="+env.Registry+"/e2e")
@@ -86,18 +86,7 @@ func runDev(t *testing.T, env *e2e.Env, ns, dir string, args ...string) *devSess
 			t.Logf("hotpod stderr:\n%s", s.stderr.String())
 		}
 	})
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var e event
-			if json.Unmarshal(sc.Bytes(), &e) == nil {
-				s.stderr.Write(append([]byte("event: "), append(sc.Bytes(), '\n')...))
-				s.events <- e
-			}
-		}
-		close(s.events)
-	}()
+	s.events = testutil.Events(t, out, s.stderr)
 	return s
 }
 
@@ -109,8 +98,8 @@ func (s *devSession) interrupt() []string {
 	}
 	var infos []string
 	for e := range s.events {
-		if e.Event == "info" {
-			infos = append(infos, e.Message)
+		if e.Kind == report.KindInfo {
+			infos = append(infos, e.Info.Message)
 		}
 	}
 	if err := s.cmd.Wait(); err != nil {
@@ -243,10 +232,10 @@ func TestDevCorpusLeavesClusterAsBefore(t *testing.T) {
 
 	s := runDev(t, env, ns, dir, "-f", "k8s", "-n", ns, base)
 	// Two API pods (api and the worker sidecar each) and the cache: five agents.
-	ready := s.await("ready", 5)
+	ready := s.await(report.KindReady, 5)
 	pods := map[string]bool{}
 	for _, e := range ready {
-		pods[e.Pod] = true
+		pods[e.Ready.Pod] = true
 	}
 	if len(pods) != 5 {
 		t.Fatalf("ready events for %d agents, want 5: %+v", len(pods), ready)
@@ -279,9 +268,9 @@ func TestDevCorpusLeavesClusterAsBefore(t *testing.T) {
 	}
 
 	s.edit2("cmd/api/main.go", "shop api v1", "shop api v2")
-	edited := s.await("ready", 3) // two api containers and the cache
+	edited := s.await(report.KindReady, 3) // two api containers and the cache
 	for _, e := range edited {
-		if e.Service != "api" || e.Iteration != 2 {
+		if e.Ready.Service != "api" || e.Ready.Iteration != 2 {
 			t.Fatalf("edit of api: %+v", e)
 		}
 	}
@@ -299,8 +288,8 @@ func TestDevCorpusLeavesClusterAsBefore(t *testing.T) {
 		}
 	}
 	s.edit2("cmd/api/kodata/index.txt", "static v1", "static v2")
-	for _, e := range s.await("synced", 3) {
-		if e.Service != "api" {
+	for _, e := range s.await(report.KindSynced, 3) {
+		if e.Synced.Service != "api" {
 			t.Fatalf("synced %+v", e)
 		}
 	}
@@ -448,7 +437,7 @@ func TestDevNamespacesAndTakeOver(t *testing.T) {
 
 	base := "--base-image=" + env.Registry + "/hotpod/base-nonroot:latest"
 	first := runDev(t, env, shop, dir, "-f", "k8s", base)
-	first.await("ready", 2)
+	first.await(report.KindReady, 2)
 	secrets, err := cs.CoreV1().Secrets(shop).List(t.Context(), metav1.ListOptions{LabelSelector: "hotpod.dev/session"})
 	if err != nil || len(secrets.Items) != 1 {
 		t.Fatalf("session secrets in %s: %v %v", shop, secrets, err)
@@ -466,12 +455,12 @@ func TestDevNamespacesAndTakeOver(t *testing.T) {
 		if !ok {
 			t.Fatal("the second session ended")
 		}
-		switch e.Event {
-		case "ready":
+		switch e.Kind {
+		case report.KindReady:
 			n++
-		case "info":
-			infos = append(infos, e.Message)
-		case "ship_failed", "crashed":
+		case report.KindInfo:
+			infos = append(infos, e.Info.Message)
+		case report.KindFailed, report.KindCrashed:
 			t.Fatalf("second session: %+v", e)
 		}
 	}
@@ -482,7 +471,7 @@ func TestDevNamespacesAndTakeOver(t *testing.T) {
 		t.Fatalf("the killed session's secret %s is still there: %v", firstSecret, err)
 	}
 	second.edit("hello from hotpod", "hello after the take-over")
-	second.await("ready", 2)
+	second.await(report.KindReady, 2)
 	for _, p := range env.Pods(t, shop, "") {
 		if code, body := env.Get(t, shop, p.Name, 8080, "/"); code != 200 || strings.TrimSpace(body) != "hello after the take-over" {
 			t.Fatalf("pod %s answers %d %q", p.Name, code, body)
@@ -552,10 +541,10 @@ func TestDevWrapperCommands(t *testing.T) {
 	ns := env.Namespace(t)
 	dir := helloProject(t, map[string]string{"k8s/app.yaml": wrappersManifest})
 	s := runDev(t, env, ns, dir, "-f", "k8s", "-n", ns, "--base-image="+env.Registry+"/hotpod/base-busybox:latest")
-	s.await("ready", 3)
+	s.await(report.KindReady, 3)
 	pod := env.Pods(t, ns, "app=wrapped")[0]
 	s.edit("hello from hotpod", "hello through a wrapper")
-	if got := s.await("ready", 3); got[0].Iteration != 2 {
+	if got := s.await(report.KindReady, 3); got[0].Ready.Iteration != 2 {
 		t.Fatalf("ready %+v", got)
 	}
 	for _, port := range []int{8080, 8081, 8082} {
@@ -596,7 +585,7 @@ func TestDevHostNetworkAgentsDoNotCollide(t *testing.T) {
 	dir := helloProject(t, map[string]string{"k8s/a.yaml": fmt.Sprintf(hostNetworkManifest, "node-a", a),
 		"k8s/b.yaml": fmt.Sprintf(hostNetworkManifest, "node-b", b)})
 	s := runDev(t, env, ns, dir, "-f", "k8s", "-n", ns, "--base-image="+env.Registry+"/hotpod/base-nonroot:latest")
-	s.await("ready", 2)
+	s.await(report.KindReady, 2)
 	ports := map[string]bool{}
 	for _, p := range env.Pods(t, ns, "") {
 		if !p.Spec.HostNetwork {
@@ -608,7 +597,7 @@ func TestDevHostNetworkAgentsDoNotCollide(t *testing.T) {
 		t.Fatalf("the two DaemonSets' agents: %v", ports)
 	}
 	s.edit("hello from hotpod", "hello from the node")
-	s.await("ready", 2)
+	s.await(report.KindReady, 2)
 	for _, p := range env.Pods(t, ns, "") {
 		port := a
 		if p.Labels["app"] == "node-b" {

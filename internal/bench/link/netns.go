@@ -1,4 +1,4 @@
-package bench
+package link
 
 import (
 	"context"
@@ -11,24 +11,20 @@ import (
 	"time"
 )
 
-// registryHost is the host:port of an image repository such as 127.0.0.1:5000/bench.
-func registryHost(repo string) string { return strings.SplitN(repo, "/", 2)[0] }
-
-// The shaped link: a network namespace joined to the host by a veth pair. The rate is shaped by
-// the kernel (tc tbf on both ends of the veth); the delay is added by the relays on the host's end
-// (half the RTT each way), because this kernel has no netem. The namespace reaches the cluster
-// only through those relays: the API server and the registry. Only the namespace and the host's
-// end of the veth are ever addressed.
+// The shaped link's namespace and veth. The delay is added by the relays on the host's end (half
+// the RTT each way); the namespace reaches the cluster only through them: the API server and the
+// registry.
 const (
 	netnsName = "hotpod-bench"
 	hostIf    = "hpbench0"
 	nsIf      = "hpbench1"
-	hostAddr  = "10.203.0.1"
 	nsAddr    = "10.203.0.2"
+	// HostAddr is the host's end of the veth, where the relays listen, as the namespace sees it.
+	HostAddr = "10.203.0.1"
 )
 
-// shapedLink is a live network namespace with the link's shaping and the host's relays.
-type shapedLink struct {
+// Shaped is a live network namespace with the link's shaping and the host's relays.
+type Shaped struct {
 	relays []net.Listener
 }
 
@@ -40,37 +36,37 @@ func run(args ...string) error {
 	return nil
 }
 
-// setupLink makes the namespace and shapes it. targets maps each relay port on the host's end of
-// the veth to the address it leads to (the registry, the API server).
-func setupLink(l Link, targets map[string]string) (*shapedLink, error) {
+// Setup makes the namespace and shapes it. relays maps each relay port on the host's end of the
+// veth (HostAddr) to the address it leads to (the registry, the API server). Close undoes it.
+func Setup(l Link, relays map[string]string) (*Shaped, error) {
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("--link %s needs root (network namespace and tc)", l)
 	}
-	teardownLink()
+	teardown()
 	steps := [][]string{
 		{"ip", "netns", "add", netnsName},
 		{"ip", "link", "add", hostIf, "type", "veth", "peer", "name", nsIf},
 		{"ip", "link", "set", nsIf, "netns", netnsName},
-		{"ip", "addr", "add", hostAddr + "/30", "dev", hostIf},
+		{"ip", "addr", "add", HostAddr + "/30", "dev", hostIf},
 		{"ip", "link", "set", hostIf, "up"},
 		{"ip", "netns", "exec", netnsName, "ip", "addr", "add", nsAddr + "/30", "dev", nsIf},
 		{"ip", "netns", "exec", netnsName, "ip", "link", "set", nsIf, "up"},
 		{"ip", "netns", "exec", netnsName, "ip", "link", "set", "lo", "up"},
-		{"ip", "netns", "exec", netnsName, "ip", "route", "add", "default", "via", hostAddr},
+		{"ip", "netns", "exec", netnsName, "ip", "route", "add", "default", "via", HostAddr},
 		{"tc", "qdisc", "add", "dev", hostIf, "root", "tbf", "rate", l.Rate, "burst", "64kb", "latency", "2s"},
 		{"ip", "netns", "exec", netnsName, "tc", "qdisc", "add", "dev", nsIf, "root", "tbf", "rate", l.Rate, "burst", "64kb", "latency", "2s"},
 	}
 	for _, s := range steps {
 		if err := run(s...); err != nil {
-			teardownLink()
+			teardown()
 			return nil, fmt.Errorf("set up the shaped link: %w (needs iproute2 with tc: apt-get install iproute2)", err)
 		}
 	}
-	sl := &shapedLink{}
-	for port, target := range targets {
-		ln, err := net.Listen("tcp", net.JoinHostPort(hostAddr, port))
+	sl := &Shaped{}
+	for port, target := range relays {
+		ln, err := net.Listen("tcp", net.JoinHostPort(HostAddr, port))
 		if err != nil {
-			sl.close()
+			sl.Close()
 			return nil, err
 		}
 		sl.relays = append(sl.relays, ln)
@@ -79,19 +75,26 @@ func setupLink(l Link, targets map[string]string) (*shapedLink, error) {
 	return sl, nil
 }
 
-func (s *shapedLink) close() {
+// Command is name with args run inside the namespace.
+func (s *Shaped) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", netnsName, name}, args...)...)
+}
+
+// Close stops the relays and removes the namespace and the veth.
+func (s *Shaped) Close() {
 	for _, ln := range s.relays {
 		ln.Close()
 	}
-	teardownLink()
+	teardown()
 }
 
-func teardownLink() {
+func teardown() {
 	_ = exec.Command("ip", "link", "del", hostIf).Run()
 	_ = exec.Command("ip", "netns", "del", netnsName).Run()
 }
 
-func portOf(addr string) string {
+// PortOf is the port of a host:port, 5000 (the registry's) when it has none.
+func PortOf(addr string) string {
 	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "5000"
@@ -167,6 +170,6 @@ func InsideRelay(ctx context.Context, registry string) error {
 		<-ctx.Done()
 		ln.Close()
 	}()
-	go relay(ln, net.JoinHostPort(hostAddr, portOf(registry)), 0)
+	go relay(ln, net.JoinHostPort(HostAddr, PortOf(registry)), 0)
 	return nil
 }

@@ -1,4 +1,6 @@
-package bench
+// Package output writes the bench's records: a JSON array (what --json and docs/bench keep), a
+// markdown table, and an SVG bar chart on a log scale.
+package output
 
 import (
 	"encoding/json"
@@ -7,17 +9,19 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"github.com/hotpod/hotpod/internal/bench"
 )
 
-// WriteJSON writes the records as a JSON array, one object per (workload, strategy, link).
-func WriteJSON(w io.Writer, rs []Record) error {
+// JSON writes the records as a JSON array, one object per (workload, strategy, link).
+func JSON(w io.Writer, rs []bench.Record) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rs)
 }
 
-// WriteMarkdown writes the table: strategy × workload × link, median and range, bytes per edit.
-func WriteMarkdown(w io.Writer, rs []Record) {
+// Markdown writes the table: strategy × workload × link, median and range, bytes per edit.
+func Markdown(w io.Writer, rs []bench.Record) {
 	fmt.Fprintln(w, "| workload | link | strategy | edit→ready median | min–max | bytes per edit | hotpod says | app says |")
 	fmt.Fprintln(w, "| -------- | ---- | -------- | ----------------: | ------: | -------------: | ----------: | -------: |")
 	for _, r := range rs {
@@ -49,10 +53,10 @@ func bytesHuman(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// WriteSVG draws one horizontal bar per record (median edit→ready, whiskers min–max), grouped by
+// SVG draws one horizontal bar per record (median edit→ready, whiskers min–max), grouped by
 // workload and link, on a log scale so a 0.4 s and a 20 s bar both read.
-func WriteSVG(w io.Writer, all []Record) {
-	var rs []Record
+func SVG(w io.Writer, all []bench.Record) {
+	var rs []bench.Record
 	for _, r := range all {
 		if r.Skipped == "" {
 			rs = append(rs, r)
@@ -76,8 +80,9 @@ func WriteSVG(w io.Writer, all []Record) {
 		return left + (width-left-right)*(math.Log10(ms)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))
 	}
 	height := top + row*len(rs) + 40
-	colours := map[string]string{Hotpod: "#2a9d8f", Full: "#8ab17d", UPX: "#b5c99a", Image: "#e76f51", Local: "#999999",
-		InCluster: "#e9c46a", DockerVendor: "#9d4edd", DockerVendorW: "#b388eb", DockerGocache: "#c77dff"}
+	colours := map[string]string{bench.Hotpod: "#2a9d8f", bench.Full: "#8ab17d", bench.UPX: "#b5c99a", bench.Image: "#e76f51",
+		bench.Local: "#999999", bench.InCluster: "#e9c46a", bench.DockerVendor: "#9d4edd", bench.DockerVendorW: "#b388eb",
+		bench.DockerGocache: "#c77dff"}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="14">edit → new code answering (median, min–max; log scale)</text>`+"\n", left)

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotpod/hotpod/internal/incluster"
+	"github.com/hotpod/hotpod/internal/bench/incluster"
 	"github.com/hotpod/hotpod/internal/testutil"
 )
 
