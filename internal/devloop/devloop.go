@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,10 @@ type Loop struct {
 	Targets func() []*Target
 	// ReadyTimeout bounds the wait for an app to pass its probe.
 	ReadyTimeout time.Duration
+	// Builds, when set, bounds the go builds that run at once: a build holds a slot of it (a
+	// send) while it runs. Loops of several services share one, sized to the CPUs, so that an
+	// edit to a package they all import rebuilds each without the builds starving each other.
+	Builds chan struct{}
 
 	iteration atomic.Int64
 	current   atomic.Pointer[delta.Hash]
@@ -200,7 +205,15 @@ func (l *Loop) buildLatest(ctx context.Context, w *watch.Watcher, it int, b *wat
 }
 
 func (l *Loop) build(ctx context.Context, it int) (build.Result, []byte, error) {
-	out := filepath.Join(l.WorkDir, fmt.Sprintf("%s.%d", l.Service, it))
+	if l.Builds != nil {
+		select {
+		case l.Builds <- struct{}{}:
+			defer func() { <-l.Builds }()
+		case <-ctx.Done():
+			return build.Result{}, nil, ctx.Err()
+		}
+	}
+	out := filepath.Join(l.WorkDir, fmt.Sprintf("%s.%d", strings.ReplaceAll(l.Service, "/", "-"), it))
 	res, err := l.Builder.Build(ctx, out)
 	if err != nil {
 		return res, nil, err
