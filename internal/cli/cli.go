@@ -125,7 +125,7 @@ and restarts the process in place.`,
 	root.SetErr(env.Stderr) // cobra writes only errors there: help and usage go to stdout
 	root.SetFlagErrorFunc(flagError)
 	root.PersistentFlags().IntVarP(&verbosity, "v", "v", 0, "log verbosity of the Kubernetes client on stderr, as kubectl -v (0: none)")
-	root.AddCommand(newDevCommand(env), newBuildCommand(env), newDeployCommand(env), newBenchCommand(env), newVersionCommand(env))
+	root.AddCommand(newDevCommand(env), newBuildCommand(env), newDeployCommand(env), newInitCommand(env), newBenchCommand(env), newVersionCommand(env))
 	return root
 }
 

@@ -11,10 +11,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/hotpod/hotpod/internal/appimage"
 	"github.com/hotpod/hotpod/internal/devloop"
 	"github.com/hotpod/hotpod/internal/kube"
 	"github.com/hotpod/hotpod/internal/manifest"
@@ -24,41 +26,31 @@ import (
 	"github.com/hotpod/hotpod/internal/watch"
 )
 
-func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) error {
+func devCluster(ctx context.Context, env Env, f devFlags, p *project, method ship.Method) error {
 	started := time.Now()
 	rep := report.New(env.Stdout, f.output.JSON())
 	logs := env.Stdout
 	if rep.JSON() {
 		logs = env.Stderr
 	}
-	objs, refs, err := f.manifests.Read(env.Dir, env.Stdin)
-	if err != nil {
-		return err
-	}
-	if len(refs) == 0 {
-		return errors.New("the manifests use no ko:// image: write image: ko://<import path of your main package> where hotpod should build")
-	}
-	if f.image.Repo == "" {
-		return errors.New("no registry to push images to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO (the local test cluster's is 127.0.0.1:5000)")
-	}
-	k, err := loadKube(ctx, &env, f.kube)
-	if err != nil {
-		return err
+	say := func(format string, a ...any) { rep.Infof("", format, a...) }
+	if s := p.source(); s != "" {
+		say("%s", s)
 	}
 	// Everything that can be checked is checked before the first build: kinds, namespaces, -n
 	// (and the flags, when they were parsed).
-	targets, err := k.Resolve(ctx, objs, namespaces(f.kube, k))
+	c, err := p.open(ctx, &env, say)
 	if err != nil {
 		return err
 	}
-	platforms, err := k.Platforms(ctx)
-	if err != nil {
-		return err
+	if len(c.images) == 0 {
+		return errors.New("the manifests use no image hotpod builds: write image: ko://<import path of your main package> where hotpod should build, or list an image built elsewhere under services: in hotpod.yaml (with main: and binary:)")
 	}
+	k, targets, platforms := c.k, c.targets, c.platforms
 	if len(platforms) > 1 {
 		return fmt.Errorf("the cluster's nodes run %d platforms (%v): hotpod dev swaps one binary per service; pin the workloads to one architecture with a nodeSelector and a cluster of one platform", len(platforms), platforms)
 	}
-	ib, removeWork, err := imageBuilder(env, "hotpod-dev", f.image.Base, f.image.Repo, f.build.Options, platforms[0])
+	ib, removeWork, err := c.imageBuilder("hotpod-dev", platforms[0])
 	if err != nil {
 		return err
 	}
@@ -67,16 +59,19 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	dev := manifest.Dev{Session: sessionID, TokenSecret: "hotpod-" + sessionID, Images: map[string]manifest.Built{}}
 	loops := map[string]*devloop.Loop{}
 	watchers := map[string]*watch.Watcher{}
-	names := serviceNames(refs)
-	for _, ref := range refs {
-		rep.Infof("", "building ko://%s for %s/%s on %s", ref, platforms[0].OS, platforms[0].Architecture, f.image.Base)
-		t := time.Now()
-		res, err := ib.Build(ctx, ref)
-		if err != nil {
-			return firstBuildFailed(err)
+	var mu sync.Mutex // the images are built at once
+	err = c.build(ctx, ib, say, func(t *toBuild, res appimage.Result, took time.Duration) error {
+		mu.Lock()
+		defer mu.Unlock()
+		dev.Images[t.key] = t.built(res)
+		key := dev.Images[t.key].Service
+		if key == "" {
+			key = t.key
 		}
-		key := manifest.KoPrefix + ref
-		dev.Images[key] = res.Built
+		rep.Infof(t.name, "pushed %s", res.Built.Ref)
+		if loops[key] != nil {
+			return nil // another tag of the same service's image: its loop swaps both
+		}
 		// Watch from here on: an edit saved during the rollout is the next iteration.
 		w, err := watch.New(watchSet(res.Main), f.debounce)
 		if err != nil {
@@ -84,15 +79,18 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		}
 		go w.Run(ctx)
 		watchers[key] = w
-		loop := &devloop.Loop{Service: names[ref], Builder: res.Builder, Shipper: ship.New(method), Report: rep,
-			WorkDir: filepath.Join(ib.WorkDir, strconv.Itoa(len(loops))), ReadyTimeout: f.readyTimeout}
+		loop := &devloop.Loop{Service: t.name, Builder: res.Builder, Shipper: ship.New(method), Report: rep,
+			WorkDir: filepath.Join(ib.WorkDir, strconv.Itoa(len(loops))), ReadyTimeout: f.readyTimeout, Builds: c.builds}
 		if err := os.MkdirAll(loop.WorkDir, 0o700); err != nil {
 			return err
 		}
-		loop.WatchSet = watchSetOf(env.Dir, ref, res.Builder)
-		loop.Init(res.Binary, time.Since(t), started)
+		loop.WatchSet = watchSetOf(p.dir, t.spec.Main, res.Builder)
+		loop.Init(res.Binary, took, started)
 		loops[key] = loop
-		rep.Infof(res.Main.Name, "pushed %s", res.Built.Ref)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	podNamespaces := []string{}
 	for _, t := range targets {
@@ -156,12 +154,12 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	// that crashes at start, a probe that fails, and an edit saved meanwhile all show at once.
 	mgr := &session.Manager{Kube: k, Namespaces: podNamespaces, Session: sessionID, Token: token, Loops: loops, Report: rep, Logs: logs}
 	go mgr.Run(ctx)
-	for _, fw := range f.forwards {
-		addr, err := mgr.Forward(ctx, fw.Local, fw.Remote)
+	for _, fw := range p.forwards {
+		addr, to, err := c.forward(ctx, mgr, fw)
 		if err != nil {
 			return err
 		}
-		rep.Infof("", "forwarding %s to port %d of the session's pods", addr, fw.Remote)
+		rep.Infof("", "forwarding %s to port %d of %s", addr, fw.Remote, to)
 	}
 	done := make(chan error, len(loops))
 	for key, loop := range loops {
