@@ -114,7 +114,9 @@ func (f *ManifestFlags) AddFlags(fs *pflag.FlagSet) {
 
 // Empty reports whether no manifest was named (--values and --set alone name none: they go
 // with hotpod.yaml's chart).
-func (f *ManifestFlags) Empty() bool { return len(f.Filenames)+len(f.Kustomizations) == 0 && f.Helm == "" }
+func (f *ManifestFlags) Empty() bool {
+	return len(f.Filenames)+len(f.Kustomizations) == 0 && f.Helm == ""
+}
 
 // keyValues is a repeatable KEY=VALUE flag; a comma belongs to the value.
 func keyValues(p *[]string) pflag.Value { return &keyValueList{p} }
