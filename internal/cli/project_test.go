@@ -114,7 +114,11 @@ func TestProjectPrecedence(t *testing.T) {
 		{"--default-repo wins over the environment", "env.example.com/dev", []string{"--default-repo", "flag.example.com/me"},
 			func() want { w := fromFile; w.repo = "flag.example.com/me"; return w }()},
 		{"-f replaces the file's manifests", "", []string{"-f", "../../k8s/app.yaml"},
-			func() want { w := fromFile; w.files, w.chart, w.values, w.set = []string{"../../k8s/app.yaml"}, false, nil, nil; return w }()},
+			func() want {
+				w := fromFile
+				w.files, w.chart, w.values, w.set = []string{"../../k8s/app.yaml"}, false, nil, nil
+				return w
+			}()},
 		{"--values and --set go over the file's chart", "", []string{"--values", "../../chart/values-dev.yaml", "--set", "replicas=3", "--set", "extra=a,b"},
 			func() want {
 				w := fromFile
