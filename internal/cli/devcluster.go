@@ -209,9 +209,11 @@ func serviceNames(refs []string) map[string]string {
 	return out
 }
 
-// namespaces is where objects without a namespace go: -n, else the kubeconfig context's.
+// namespaces is where objects without a namespace go: -n, else hotpod.yaml's, else the
+// kubeconfig context's. Only -n refuses manifests that name another namespace, as kubectl's
+// does: hotpod.yaml's namespace is a default.
 func namespaces(f KubeFlags, k *kube.Client) kube.Namespaces {
-	return kube.Namespaces{Default: k.Namespace, Explicit: f.Namespace != ""}
+	return kube.Namespaces{Default: k.Namespace, Explicit: f.Namespace != "" && (f.fs == nil || f.given("namespace"))}
 }
 
 // hasAgents says whether o has a pod template that runs an agent.

@@ -13,6 +13,7 @@ import (
 	"github.com/hotpod/hotpod/internal/appimage"
 	"github.com/hotpod/hotpod/internal/build"
 	"github.com/hotpod/hotpod/internal/config"
+	"github.com/hotpod/hotpod/internal/kube"
 	"github.com/hotpod/hotpod/internal/manifest"
 )
 
@@ -270,4 +271,23 @@ func TestBuildFlagsFor(t *testing.T) {
 
 func appimageResult(ref string) appimage.Result {
 	return appimage.Result{Built: manifest.Built{Ref: ref, Name: "server"}}
+}
+
+// -n refuses manifests that name another namespace, as kubectl's does; hotpod.yaml's namespace
+// is only where objects without one go.
+func TestNamespacesExplicit(t *testing.T) {
+	_, sub := projectDir(t)
+	for _, tt := range []struct {
+		args     []string
+		explicit bool
+	}{{nil, false}, {[]string{"-n", "mine"}, true}} {
+		p, err := loadProject(Env{Dir: sub}, parseFlags(t, tt.args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := namespaces(p.kube, &kube.Client{Namespace: p.kube.Namespace})
+		if got.Explicit != tt.explicit || got.Default != p.kube.Namespace {
+			t.Errorf("hotpod %v: %+v, want explicit %v", tt.args, got, tt.explicit)
+		}
+	}
 }
