@@ -237,15 +237,20 @@ func (b *Builder) image(ctx context.Context, s Service, p v1.Platform) (v1.Image
 			return nil, Result{}, err
 		}
 	}
-	out := filepath.Join(b.WorkDir, m.Name+".image")
-	stop := b.ticking(fmt.Sprintf("building %s for %s/%s", m.ImportPath, p.OS, p.Architecture))
-	_, err = bld.Build(ctx, out)
-	stop()
+	// A directory of its own: services built at once may share a name (a/cmd/server, b/cmd/server).
+	tmp, err := os.MkdirTemp(b.WorkDir, m.Name+"-")
 	if err != nil {
 		return nil, Result{}, err
 	}
-	bin, err := os.ReadFile(out)
-	os.Remove(out)
+	out := filepath.Join(tmp, m.Name)
+	stop := b.ticking(fmt.Sprintf("building %s for %s/%s", m.ImportPath, p.OS, p.Architecture))
+	_, err = bld.Build(ctx, out)
+	stop()
+	var bin []byte
+	if err == nil {
+		bin, err = os.ReadFile(out)
+	}
+	os.RemoveAll(tmp)
 	if err != nil {
 		return nil, Result{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/hotpod/hotpod/internal/agentbin"
 	"github.com/hotpod/hotpod/internal/appimage"
 	"github.com/hotpod/hotpod/internal/build"
+	"github.com/hotpod/hotpod/internal/gopkg"
 	"github.com/hotpod/hotpod/internal/workdir"
 )
 
@@ -25,18 +26,25 @@ func newBuildCommand(env *Env) *cobra.Command {
 		Long: `Builds the image hotpod deploys for PACKAGE (default "."): the base image, the agent at
 /hotpod/agent and the app at /ko-app/<name> (its entrypoint), pushes it, and prints its digest
 reference. The platform is read from the cluster's nodes (an image index when they differ)
-unless --platform names it.`,
+unless --platform names it. With a hotpod.yaml, its defaultRepo, baseImage and context fill in
+the flags not given, and a service whose main is PACKAGE gives its build settings; when that
+service's image is built elsewhere, that image is pulled and gets the agent and the binary at
+its binary: path instead.`,
 		Example: `  hotpod build ./cmd/api --default-repo 127.0.0.1:5000
   hotpod build --platform linux/amd64,linux/arm64 --base-image scratch`,
 		Args: maxArgs(1, "give at most one PACKAGE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			if image.Repo == "" {
+			p, err := loadProject(*env, projectFlags{kube: &kf, image: &image, build: &bflags})
+			if err != nil {
+				return err
+			}
+			if p.repo == "" {
 				return noRegistry(env, "")
 			}
 			platforms := image.Platforms
 			if len(platforms) == 0 {
-				k, err := loadKube(ctx, env, kf, nil)
+				k, err := loadKube(ctx, env, p.kube, nil)
 				if err != nil {
 					return fmt.Errorf("%w (or name the platform with --platform linux/amd64)", err)
 				}
@@ -44,12 +52,25 @@ unless --platform names it.`,
 					return err
 				}
 			}
-			b, done, err := imageBuilder(*env, "hotpod-build", image.Base, image.Repo, bflags.Options, platforms[0])
+			pkg := onePackage(args)
+			spec := appimage.Service{Main: pkg, Base: p.base, Options: &bflags.Options}
+			if p.cfg != nil {
+				// A package of the project: its service's settings (and image, when built elsewhere).
+				m, err := gopkg.Load(ctx, env.Dir, pkg, (&build.Builder{Options: bflags.Options}).Env())
+				if err != nil {
+					return err
+				}
+				spec, _ = p.serviceFor(m.ImportPath, m.Dir)
+			}
+			b, done, err := imageBuilder(*env, "hotpod-build", p.base, p.repo, bflags.Options, platforms[0])
 			if err != nil {
 				return err
 			}
+			if p.cfg != nil {
+				b.Dir = p.dir
+			}
 			defer done()
-			ref, err := buildFor(ctx, b, onePackage(args), platforms)
+			ref, err := buildFor(ctx, b, spec, platforms)
 			if err != nil {
 				return err
 			}
@@ -89,12 +110,12 @@ func imageBuilder(env Env, command, base, repo string, opts build.Options, p v1.
 	}, nil
 }
 
-// buildFor builds and pushes pkg's image for platforms: one image, or an index of several.
-func buildFor(ctx context.Context, b *appimage.Builder, pkg string, platforms []v1.Platform) (string, error) {
+// buildFor builds and pushes s's image for platforms: one image, or an index of several.
+func buildFor(ctx context.Context, b *appimage.Builder, s appimage.Service, platforms []v1.Platform) (string, error) {
 	if len(platforms) > 1 {
-		return b.BuildIndex(ctx, pkg, platforms)
+		return b.BuildServiceIndex(ctx, s, platforms)
 	}
-	res, err := b.Build(ctx, pkg)
+	res, err := b.BuildService(ctx, s)
 	if err != nil {
 		return "", firstBuildFailed(err)
 	}

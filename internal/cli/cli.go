@@ -125,7 +125,7 @@ and restarts the process in place.`,
 	root.SetErr(env.Stderr) // cobra writes only errors there: help and usage go to stdout
 	root.SetFlagErrorFunc(flagError)
 	root.PersistentFlags().IntVarP(&verbosity, "v", "v", 0, "log verbosity of the Kubernetes client on stderr, as kubectl -v (0: none)")
-	root.AddCommand(newDevCommand(env), newStatusCommand(env), newBuildCommand(env), newDeployCommand(env), newBenchCommand(env), newVersionCommand(env))
+	root.AddCommand(newDevCommand(env), newStatusCommand(env), newBuildCommand(env), newDeployCommand(env), newInitCommand(env), newBenchCommand(env), newVersionCommand(env))
 	return root
 }
 
@@ -272,7 +272,7 @@ func loadKube(ctx context.Context, env *Env, f KubeFlags, say func(string)) (*ku
 // noRegistry says that no registry was named, and, inside a checkout of hotpod, which one its
 // local test cluster has.
 func noRegistry(env *Env, suffix string) error {
-	msg := "no registry to push images to: set --default-repo, HOTPOD_DEFAULT_REPO or KO_DOCKER_REPO"
+	msg := "no registry to push images to: set --default-repo, HOTPOD_DEFAULT_REPO, KO_DOCKER_REPO or hotpod.yaml's defaultRepo"
 	if _, ok := hotpodCheckout(env.Dir); ok {
 		msg += " (hack/cluster.sh's local registry is 127.0.0.1:5000" + suffix + ")"
 	}

@@ -140,9 +140,10 @@ func TestHelpOnStdout(t *testing.T) {
 		cmd        string
 		want, gone []string
 	}{
-		{"dev", []string{"--filename", "--kustomize", "--namespace", "--context", "--kubeconfig", "--default-repo", "--base-image", "--port-forward", "--ready-timeout", "--output text|json", "--ship auto|delta|full|raw", "--ldflags", "--tags", "--post-build", "--keep"}, nil},
+		{"dev", []string{"--filename", "--kustomize", "--namespace", "--context", "--kubeconfig", "--default-repo", "--base-image", "--port-forward", "--ready-timeout", "--output text|json", "--ship auto|delta|full|raw", "--ldflags", "--tags", "--post-build", "--keep", "--helm", "--values", "--set", "LOCAL:KIND/NAME:REMOTE"}, nil},
 		{"build", []string{"--platform", "--default-repo", "--base-image", "--context", "--kubeconfig", "--ldflags"}, []string{"--namespace"}},
-		{"deploy", []string{"--filename", "- for stdin", "--kustomize", "--namespace", "--rollout-timeout"}, nil},
+		{"deploy", []string{"--filename", "- for stdin", "--kustomize", "--helm", "--set-string", "--namespace", "--rollout-timeout"}, nil},
+		{"init", []string{"never overwrites"}, nil},
 		{"bench", []string{"--edits", "--strategy", "--link", "--quick", "--context", "--kubeconfig"}, []string{"--inside-link", "--namespace"}},
 		{"status", []string{"--filename", "--kustomize", "--namespace", "--context", "--kubeconfig", "--output text|json"}, nil},
 		{"version", []string{"--output"}, nil},
@@ -236,5 +237,75 @@ func TestInterruptedExits130(t *testing.T) {
 		if code != cli.ExitInterrupted || !strings.HasSuffix(errs, "interrupted\n") || strings.Contains(errs, "context canceled") {
 			t.Errorf("hotpod %v interrupted: exit %d, stderr %q; want %d and interrupted", args, code, errs, cli.ExitInterrupted)
 		}
+	}
+}
+
+// hotpod.yaml, found from the working directory upwards, names the manifests when the command
+// line does not; its mistakes are one line with the file and line; --set without a chart and a
+// project without manifests are usage errors.
+func TestProjectFile(t *testing.T) {
+	noCluster(t)
+	withFiles := write(t, map[string]string{
+		"hotpod.yaml":  "manifests:\n  files: [k8s]\n",
+		"k8s/bad.yaml": "kind: [\n",
+		"sub/.keep":    "",
+	})
+	noManifests := write(t, map[string]string{"hotpod.yaml": "namespace: shop\n"})
+	broken := write(t, map[string]string{"hotpod.yaml": "sevices: []\n"})
+	cases := []struct {
+		in   invocation
+		code int
+		want string
+	}{
+		{invocation{args: []string{"dev"}, dir: filepath.Join(withFiles, "sub")}, 1, filepath.Join(withFiles, "k8s", "bad.yaml") + ": document 1"},
+		{invocation{args: []string{"deploy"}, dir: withFiles}, 1, filepath.Join(withFiles, "k8s", "bad.yaml") + ": document 1"},
+		{invocation{args: []string{"dev", "-f", "-"}, dir: withFiles, stdin: deployment}, 1, "KUBECONFIG names /nonexistent"}, // -f replaces the file's
+		{invocation{args: []string{"dev"}, dir: noManifests}, 2, "hotpod.yaml names no manifests: give -f k8s/, -k overlay/ or --helm chart/, or set manifests: in it, or --local"},
+		{invocation{args: []string{"deploy"}, dir: noManifests}, 2, "hotpod.yaml names no manifests"},
+		{invocation{args: []string{"dev", "-f", "k8s", "--set", "replicas=2"}, dir: noManifests}, 2, "--values, --set and --set-string go with a Helm chart"},
+		{invocation{args: []string{"deploy", "--set", "replicas"}, dir: noManifests}, 2, `--set "replicas": want KEY=VALUE`},
+		{invocation{args: []string{"dev"}, dir: broken}, 1, filepath.Join(broken, "hotpod.yaml") + `:1: unknown field "sevices" (did you mean "services"?)`},
+		{invocation{args: []string{"build", "--platform", "linux/amd64"}, dir: broken}, 1, `unknown field "sevices"`},
+		{invocation{args: []string{"dev"}, dir: t.TempDir()}, 2, "or name them in a hotpod.yaml (hotpod init writes one)"},
+	}
+	for _, c := range cases {
+		code, out, errs := c.in.run(t)
+		if code != c.code || !strings.Contains(errs, c.want) {
+			t.Errorf("hotpod %v in %s: exit %d, stdout %q stderr %q; want exit %d with %q", c.in.args, c.in.dir, code, out, errs, c.code, c.want)
+		}
+	}
+}
+
+// hotpod init reports what it found and guessed, writes a hotpod.yaml that loads, and never
+// overwrites one: the second run exits 1 and leaves the file as it was.
+func TestInit(t *testing.T) {
+	dir := write(t, map[string]string{
+		"go.mod":            "module example.com/shop\n\ngo 1.24\n",
+		"cmd/api/main.go":   "package main\n\nfunc main() {}\n",
+		"k8s/api.yaml":      strings.Replace(deployment, "containers: [{name: web, image: nginx}]", "containers:\n      - name: api\n        image: ko://example.com/shop/cmd/api", 1),
+		"Dockerfile.ignore": "",
+	})
+	code, out, errs := invocation{args: []string{"init"}, dir: dir}.run(t)
+	if code != 0 {
+		t.Fatalf("hotpod init: exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{"found: k8s/api.yaml", "ko:// image example.com/shop/cmd/api", "wrote " + filepath.Join(dir, "hotpod.yaml") + " with 1 service"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("hotpod init said nothing of %q:\n%s", want, out)
+		}
+	}
+	written, err := os.ReadFile(filepath.Join(dir, "hotpod.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(written), "image: ko://example.com/shop/cmd/api") || !strings.Contains(string(written), "k8s") {
+		t.Errorf("hotpod.yaml lacks the service or the manifests:\n%s", written)
+	}
+	code, out, errs = invocation{args: []string{"init"}, dir: dir}.run(t)
+	if code != 1 || !strings.Contains(errs, "hotpod.yaml already exists: hotpod init never overwrites") || out != "" {
+		t.Errorf("second hotpod init: exit %d, stdout %q, stderr %q; want exit 1 and one line saying it exists", code, out, errs)
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, "hotpod.yaml")); string(again) != string(written) {
+		t.Error("the second hotpod init changed hotpod.yaml")
 	}
 }

@@ -22,20 +22,28 @@ type deployFlags struct {
 func newDeployCommand(env *Env) *cobra.Command {
 	var f deployFlags
 	cmd := &cobra.Command{
-		Use:   "deploy -f MANIFESTS | -k KUSTOMIZATION",
-		Short: "build the ko:// images of manifests and apply them once, without the agent",
+		Use:   "deploy [-f MANIFESTS | -k KUSTOMIZATION | --helm CHART]",
+		Short: "build the images of manifests and apply them once, without the agent",
 		Long: `Applies the manifests once, as they are: every ko://<import path> image is built (an image
-index when the nodes run several platforms), pushed and replaced by its digest reference; the
-objects are applied with server-side apply (field manager hotpod) and their rollout awaited.
-Nothing runs under the agent and nothing is deleted afterwards (kubectl delete -f).`,
+index when the nodes run several platforms), and so is every image built elsewhere that a
+hotpod.yaml service claims (that image with the service's main built here at its binary);
+each is pushed and replaced by its digest reference. The objects are applied with server-side
+apply (field manager hotpod) and their rollout awaited. Nothing runs under the agent and
+nothing is deleted afterwards (kubectl delete -f). Without -f, -k or --helm, the manifests are
+hotpod.yaml's (found from the current directory upwards).`,
 		Example: `  hotpod deploy -f k8s/ -n staging --default-repo registry.example.com/me
+  hotpod deploy --helm charts/shop --values charts/shop/values-staging.yaml
   kustomize build overlays/prod | hotpod deploy -f -`,
 		Args: maxArgs(0, "the manifests say what to deploy (-f, -k)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.manifests.Empty() {
-				return usageErrorf("nothing to deploy: give manifests with -f k8s/ or -k overlay/")
+			p, err := loadProject(*env, projectFlags{manifests: &f.manifests, kube: &f.kube, image: &f.image, build: &f.build})
+			if err != nil {
+				return err
 			}
-			return runDeploy(cmd.Context(), *env, f)
+			if err := p.noManifests("deploy", ""); err != nil {
+				return err
+			}
+			return runDeploy(cmd.Context(), *env, p, f)
 		},
 	}
 	fs := cmd.Flags()
@@ -48,45 +56,36 @@ Nothing runs under the agent and nothing is deleted afterwards (kubectl delete -
 	return cmd
 }
 
-func runDeploy(ctx context.Context, env Env, f deployFlags) error {
-	objs, refs, err := f.manifests.Read(env.Dir, env.Stdin)
+func runDeploy(ctx context.Context, env Env, p *project, f deployFlags) error {
+	say := func(format string, a ...any) { fmt.Fprintf(env.Stderr, "hotpod: "+format+"\n", a...) }
+	if s := p.source(); s != "" {
+		say("%s", s)
+	}
+	c, err := p.open(ctx, &env, say)
 	if err != nil {
 		return err
 	}
-	if len(refs) > 0 && f.image.Repo == "" {
-		return noRegistry(&env, "")
-	}
-	k, err := loadKube(ctx, &env, f.kube, func(s string) { fmt.Fprintln(env.Stderr, "hotpod:", s) })
-	if err != nil {
-		return err
-	}
-	targets, err := k.Resolve(ctx, objs, namespaces(f.kube, k))
-	if err != nil {
-		return err
-	}
-	images := map[string]string{}
-	if len(refs) > 0 {
-		platforms, err := k.Platforms(ctx)
-		if err != nil {
-			return err
-		}
-		b, done, err := imageBuilder(env, "hotpod-deploy", f.image.Base, f.image.Repo, f.build.Options, platforms[0])
+	k, targets := c.k, c.targets
+	// ko:// images and images built elsewhere alike: built from the sources here (the latter on
+	// the image the manifests name, the binary swapped at its place), pushed, and named by digest.
+	images := map[string]manifest.Built{}
+	if len(c.images) > 0 {
+		b, done, err := c.imageBuilder("hotpod-deploy", c.platforms[0])
 		if err != nil {
 			return err
 		}
 		defer done()
-		for _, ref := range refs {
-			fmt.Fprintf(env.Stderr, "hotpod: building ko://%s for %v on %s\n", ref, platforms, f.image.Base)
-			built, err := buildFor(ctx, b, ref, platforms)
-			if err != nil {
-				return err
-			}
-			images[ref] = built
-			fmt.Fprintf(env.Stderr, "hotpod: pushed %s\n", built)
+		err = c.buildRefs(ctx, b, c.platforms, say, func(t *toBuild, ref string) {
+			images[t.key] = manifest.Built{Ref: ref}
+			say("pushed %s", ref)
+		})
+		if err != nil {
+			return err
 		}
 	}
 	for _, t := range targets {
-		if err := manifest.Resolve(t.Obj, images); err != nil {
+		// Without a session, Rewrite only replaces the images.
+		if err := manifest.Rewrite(t.Obj, manifest.Dev{Images: images}); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hotpod/hotpod/internal/agentbin"
 	"github.com/hotpod/hotpod/internal/build"
+	"github.com/hotpod/hotpod/internal/config"
 	"github.com/hotpod/hotpod/internal/devloop"
 	"github.com/hotpod/hotpod/internal/gopkg"
 	"github.com/hotpod/hotpod/internal/local"
@@ -33,22 +34,27 @@ type devFlags struct {
 	kube           KubeFlags
 	image          ImageFlags
 	keep           bool
-	forwards       []forward
+	forwards       []config.PortForward
 	rolloutTimeout time.Duration
 }
 
 func newDevCommand(env *Env) *cobra.Command {
 	var f devFlags
 	cmd := &cobra.Command{
-		Use:   "dev -f MANIFESTS | -k KUSTOMIZATION | --local [PACKAGE] [-- APP ARGS...]",
+		Use:   "dev [-f MANIFESTS | -k KUSTOMIZATION | --helm CHART] | --local [PACKAGE] [-- APP ARGS...]",
 		Short: "watch, build and hot-swap the app on every edit",
-		Long: `With -f or -k: builds every ko://<import path> image of the manifests once (base + agent +
-app), applies the manifests with the containers under the agent, and on every saved edit rebuilds
-the binary and swaps it into every pod at once. Ctrl-C deletes what it applied.
+		Long: `In the cluster: builds every ko://<import path> image of the manifests once (base + agent +
+app), and every image built elsewhere that a hotpod.yaml service claims (that image + agent + the
+service's main built here at its binary); applies the manifests with those containers under the
+agent, and on every saved edit rebuilds each affected service and swaps it into every pod at
+once. Ctrl-C puts back what it changed. The manifests are -f, -k or --helm, else hotpod.yaml's
+(found from the current directory upwards), whose settings fill in the flags not given.
 With --local: runs PACKAGE (default ".") as a local process under the agent.
 Each iteration prints its phases and the edit→ready total.`,
-		Example: `  hotpod dev -f k8s/ --default-repo 127.0.0.1:5000
+		Example: `  hotpod dev                       # the manifests and settings of hotpod.yaml
+  hotpod dev -f k8s/ --default-repo 127.0.0.1:5000
   hotpod dev -k overlays/dev -n team-a --port-forward 8080:8080
+  hotpod dev --helm charts/shop --set replicaCount=2 --port-forward 8080:deployment/api:8080
   hotpod dev --local ./cmd/api -- --listen :8080`,
 		Args: maxArgs(1, "give at most one PACKAGE; the app's arguments go after --"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,12 +68,19 @@ Each iteration prints its phases and the edit→ready total.`,
 				return usageErrorf("--local and -f/-k exclude each other: --local runs the app here, -f and -k in the cluster")
 			case f.local:
 				return devLocal(cmd.Context(), *env, f, onePackage(pos), appArgs, method)
-			case f.manifests.Empty():
-				return usageErrorf("nothing to run: give manifests with -f k8s/ or -k overlay/ (cluster), or --local")
-			case len(pos) > 0 || len(appArgs) > 0:
-				return usageErrorf("with -f the manifests say what runs: drop the PACKAGE and app arguments")
 			}
-			return devCluster(cmd.Context(), *env, f, method)
+			p, err := loadProject(*env, projectFlags{manifests: &f.manifests, kube: &f.kube, image: &f.image, build: &f.build,
+				forwards: f.forwards, forwardsGiven: cmd.Flags().Changed("port-forward")})
+			if err != nil {
+				return err
+			}
+			if err := p.noManifests("run", ", or --local to run the app here"); err != nil {
+				return err
+			}
+			if len(pos) > 0 || len(appArgs) > 0 {
+				return usageErrorf("in the cluster the manifests say what runs: drop the PACKAGE and app arguments")
+			}
+			return devCluster(cmd.Context(), *env, f, p, method)
 		},
 	}
 	fs := cmd.Flags()
@@ -77,7 +90,7 @@ Each iteration prints its phases and the edit→ready total.`,
 	f.kube.AddFlags(fs)
 	f.image.AddFlags(fs)
 	fs.BoolVar(&f.keep, "keep", false, "leave the applied objects in the cluster on exit")
-	fs.Var(listOf(&f.forwards, "LOCAL:REMOTE", parseForward), "port-forward", "forward a local port to the session's pods, following replacements (repeatable)")
+	fs.Var(listOf(&f.forwards, "LOCAL:REMOTE", parseForward), "port-forward", "forward a local port to the session's pods (LOCAL:REMOTE) or to one workload's (LOCAL:KIND/NAME:REMOTE), following replacements (repeatable; replaces hotpod.yaml's portForward)")
 	durationVar(fs, &f.rolloutTimeout, "rollout-timeout", 5*time.Minute, "how long the first rollout may take")
 	fs.StringVar(&f.ready, "ready", "", "readiness check: tcp:PORT or http://127.0.0.1:PORT/PATH (default: ready once started)")
 	f.output.AddFlags(fs)

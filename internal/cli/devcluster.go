@@ -11,10 +11,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/hotpod/hotpod/internal/appimage"
 	"github.com/hotpod/hotpod/internal/delta"
 	"github.com/hotpod/hotpod/internal/devloop"
 	"github.com/hotpod/hotpod/internal/kube"
@@ -25,41 +27,31 @@ import (
 	"github.com/hotpod/hotpod/internal/watch"
 )
 
-func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) error {
+func devCluster(ctx context.Context, env Env, f devFlags, p *project, method ship.Method) error {
 	started := time.Now()
 	rep := report.New(env.Stdout, f.output.JSON())
 	logs := env.Stdout
 	if rep.JSON() {
 		logs = env.Stderr
 	}
-	objs, refs, err := f.manifests.Read(env.Dir, env.Stdin)
-	if err != nil {
-		return err
-	}
-	if len(refs) == 0 {
-		return errors.New("the manifests use no ko:// image: write image: ko://<import path of your main package> where hotpod should build")
-	}
-	if f.image.Repo == "" {
-		return noRegistry(&env, "")
-	}
-	k, err := loadKube(ctx, &env, f.kube, func(s string) { rep.Infof("", "%s", s) })
-	if err != nil {
-		return err
+	say := func(format string, a ...any) { rep.Infof("", format, a...) }
+	if s := p.source(); s != "" {
+		say("%s", s)
 	}
 	// Everything that can be checked is checked before the first build: kinds, namespaces, -n
 	// (and the flags, when they were parsed).
-	targets, err := k.Resolve(ctx, objs, namespaces(f.kube, k))
+	c, err := p.open(ctx, &env, say)
 	if err != nil {
 		return err
 	}
-	platforms, err := k.Platforms(ctx)
-	if err != nil {
-		return err
+	if len(c.images) == 0 {
+		return errors.New("the manifests use no image hotpod builds: write image: ko://<import path of your main package> where hotpod should build, or list an image built elsewhere under services: in hotpod.yaml (with main: and binary:)")
 	}
+	k, targets, platforms := c.k, c.targets, c.platforms
 	if len(platforms) > 1 {
 		return fmt.Errorf("the cluster's nodes run %d platforms (%v): hotpod dev swaps one binary per service; pin the workloads to one architecture with a nodeSelector and a cluster of one platform", len(platforms), platforms)
 	}
-	ib, removeWork, err := imageBuilder(env, "hotpod-dev", f.image.Base, f.image.Repo, f.build.Options, platforms[0])
+	ib, removeWork, err := c.imageBuilder("hotpod-dev", platforms[0])
 	if err != nil {
 		return err
 	}
@@ -69,16 +61,19 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	dev := manifest.Dev{Session: sessionID, TokenSecret: "hotpod-" + sessionID, Images: map[string]manifest.Built{}}
 	loops := map[string]*devloop.Loop{}
 	watchers := map[string]*watch.Watcher{}
-	names := serviceNames(refs)
-	for _, ref := range refs {
-		rep.Infof("", "building ko://%s for %s/%s on %s", ref, platforms[0].OS, platforms[0].Architecture, f.image.Base)
-		t := time.Now()
-		res, err := ib.Build(ctx, ref)
-		if err != nil {
-			return firstBuildFailed(err)
+	var mu sync.Mutex // the images are built at once
+	err = c.build(ctx, ib, say, func(t *toBuild, res appimage.Result, took time.Duration) error {
+		mu.Lock()
+		defer mu.Unlock()
+		dev.Images[t.key] = t.built(res)
+		key := dev.Images[t.key].Service
+		if key == "" {
+			key = t.key
 		}
-		key := manifest.KoPrefix + ref
-		dev.Images[key] = res.Built
+		rep.Infof(t.name, "pushed %s", res.Built.Ref)
+		if loops[key] != nil {
+			return nil // another tag of the same service's image: its loop swaps both
+		}
 		// Watch from here on: an edit saved during the rollout is the next iteration.
 		w, err := watch.New(watchSet(res.Main), f.debounce)
 		if err != nil {
@@ -86,15 +81,18 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		}
 		go w.Run(ctx)
 		watchers[key] = w
-		loop := &devloop.Loop{Service: names[ref], Builder: res.Builder, Shipper: ship.New(method), Report: rep, KoData: res.KoData,
-			WorkDir: filepath.Join(ib.WorkDir, strconv.Itoa(len(loops))), ReadyTimeout: f.readyTimeout}
+		loop := &devloop.Loop{Service: t.name, Builder: res.Builder, Shipper: ship.New(method), Report: rep, KoData: res.KoData,
+			WorkDir: filepath.Join(ib.WorkDir, strconv.Itoa(len(loops))), ReadyTimeout: f.readyTimeout, Builds: c.builds}
 		if err := os.MkdirAll(loop.WorkDir, 0o700); err != nil {
 			return err
 		}
-		loop.WatchSet = watchSetOf(env.Dir, ref, res.Builder, true)
-		loop.Init(res.Binary, time.Since(t), started)
+		loop.WatchSet = watchSetOf(p.dir, t.spec.Main, res.Builder, true)
+		loop.Init(res.Binary, took, started)
 		loops[key] = loop
-		rep.Infof(res.Main.Name, "pushed %s", res.Built.Ref)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	podNamespaces := []string{}
 	for _, t := range targets {
@@ -169,12 +167,12 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	// that crashes at start, a probe that fails, and an edit saved meanwhile all show at once.
 	mgr := &session.Manager{Kube: k, Namespaces: podNamespaces, Session: sessionID, Token: token, Loops: loops, Report: rep, Logs: logs}
 	go mgr.Run(ctx)
-	for _, fw := range f.forwards {
-		addr, err := mgr.Forward(ctx, fw.Local, fw.Remote)
+	for _, fw := range p.forwards {
+		addr, to, err := c.forward(ctx, mgr, fw)
 		if err != nil {
 			return err
 		}
-		rep.Forwarding(report.Forwarding{Local: addr, Remote: fw.Remote})
+		rep.Forwarding(report.Forwarding{Local: addr, Remote: fw.Remote, To: to})
 	}
 	done := make(chan error, len(loops))
 	for key, loop := range loops {
@@ -224,9 +222,11 @@ func serviceNames(refs []string) map[string]string {
 	return out
 }
 
-// namespaces is where objects without a namespace go: -n, else the kubeconfig context's.
+// namespaces is where objects without a namespace go: -n, else hotpod.yaml's, else the
+// kubeconfig context's. Only -n refuses manifests that name another namespace, as kubectl's
+// does: hotpod.yaml's namespace is a default.
 func namespaces(f KubeFlags, k *kube.Client) kube.Namespaces {
-	return kube.Namespaces{Default: k.Namespace, Explicit: f.Namespace != ""}
+	return kube.Namespaces{Default: k.Namespace, Explicit: f.Namespace != "" && (f.fs == nil || f.given("namespace"))}
 }
 
 // hasAgents says whether o has a pod template that runs an agent.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,9 +14,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hotpod/hotpod/internal/build"
+	"github.com/hotpod/hotpod/internal/config"
 	"github.com/hotpod/hotpod/internal/kube"
 	"github.com/hotpod/hotpod/internal/manifest"
-	"github.com/hotpod/hotpod/internal/session"
 )
 
 // The flag groups, as ko's options: each is a struct whose AddFlags declares its flags, and a
@@ -23,20 +24,31 @@ import (
 // every command. Values are checked as they are parsed: a bad one is a usage error before any
 // work starts.
 
+// flagGroup remembers the flag set a group was declared on, to tell a value given on the
+// command line from a default (hotpod.yaml fills in what the command line leaves out).
+type flagGroup struct{ fs *pflag.FlagSet }
+
+// given reports whether the flag name was on the command line.
+func (g flagGroup) given(name string) bool { return g.fs != nil && g.fs.Changed(name) }
+
 // KubeFlags are kubectl's flags that name the cluster and the namespace.
-type KubeFlags struct{ kube.Selector }
+type KubeFlags struct {
+	kube.Selector
+	flagGroup
+}
 
 // AddFlags declares --kubeconfig, --context and -n/--namespace.
 func (f *KubeFlags) AddFlags(fs *pflag.FlagSet) {
 	f.addClusterFlags(fs)
-	fs.StringVarP(&f.Namespace, "namespace", "n", "", "namespace (default: the kubeconfig context's)")
+	fs.StringVarP(&f.Namespace, "namespace", "n", "", "namespace (default: hotpod.yaml's, then the kubeconfig context's)")
 }
 
 // addClusterFlags declares --kubeconfig and --context, for commands that apply nothing to a
 // namespace.
 func (f *KubeFlags) addClusterFlags(fs *pflag.FlagSet) {
+	f.fs = fs
 	fs.StringVar(&f.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
-	fs.StringVar(&f.Context, "context", "", "kubeconfig context (default: the current one)")
+	fs.StringVar(&f.Context, "context", "", "kubeconfig context (default: hotpod.yaml's, then the current one)")
 }
 
 // DefaultBaseImage is the base image of the images hotpod builds unless --base-image says.
@@ -47,15 +59,17 @@ type ImageFlags struct {
 	Repo      string        // --default-repo
 	Base      string        // --base-image; DefaultBaseImage when empty at AddFlags
 	Platforms []v1.Platform // --platform, where AddPlatformFlag declared it; empty: the nodes'
+	flagGroup
 }
 
 // AddFlags declares --default-repo and --base-image.
 func (f *ImageFlags) AddFlags(fs *pflag.FlagSet) {
+	f.fs = fs
 	if f.Base == "" {
 		f.Base = DefaultBaseImage
 	}
-	fs.StringVar(&f.Repo, "default-repo", defaultRepo(), "registry repository for built images (default: $HOTPOD_DEFAULT_REPO, then $KO_DOCKER_REPO)")
-	fs.StringVar(&f.Base, "base-image", f.Base, "base image, or scratch for an empty one")
+	fs.StringVar(&f.Repo, "default-repo", defaultRepo(), "registry repository for built images (default: $HOTPOD_DEFAULT_REPO, then $KO_DOCKER_REPO, then hotpod.yaml's defaultRepo)")
+	fs.StringVar(&f.Base, "base-image", f.Base, "base image, or scratch for an empty one (when not given: hotpod.yaml's baseImage, then this default)")
 }
 
 // AddPlatformFlag declares --platform.
@@ -78,20 +92,46 @@ func parsePlatform(s string) (v1.Platform, error) {
 	return *p, nil
 }
 
-// ManifestFlags name the manifests, as kubectl apply's -f and -k.
+// ManifestFlags name the manifests, as kubectl apply's -f and -k, and helm template's chart,
+// --values and --set.
 type ManifestFlags struct {
 	Filenames      []string // files, directories, or - for stdin
 	Kustomizations []string // kustomization directories
+	Helm           string   // a chart's directory
+	Values         []string // values files for the chart (hotpod.yaml's chart without Helm)
+	Set, SetString []string // KEY=VALUE for the chart, as helm's --set and --set-string
 }
 
-// AddFlags declares -f/--filename and -k/--kustomize.
+// AddFlags declares -f/--filename, -k/--kustomize, --helm, --values, --set and --set-string.
 func (f *ManifestFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVarP(&f.Filenames, "filename", "f", nil, "manifest file, directory (its *.yaml, *.yml, *.json), or - for stdin (repeatable)")
 	fs.StringArrayVarP(&f.Kustomizations, "kustomize", "k", nil, "kustomization directory (repeatable)")
+	fs.StringVar(&f.Helm, "helm", "", "a local Helm chart's directory, rendered as helm template renders it")
+	fs.StringArrayVar(&f.Values, "values", nil, "a values file for the chart (--helm, or hotpod.yaml's), after its own (repeatable)")
+	fs.Var(keyValues(&f.Set), "set", "a value for the chart by key path, typed as helm --set types it: KEY=VALUE (repeatable; a comma is part of the value)")
+	fs.Var(keyValues(&f.SetString), "set-string", "a string value for the chart, as helm --set-string: KEY=VALUE (repeatable)")
 }
 
-// Empty reports whether no manifest was named.
-func (f *ManifestFlags) Empty() bool { return len(f.Filenames)+len(f.Kustomizations) == 0 }
+// Empty reports whether no manifest was named (--values and --set alone name none: they go
+// with hotpod.yaml's chart).
+func (f *ManifestFlags) Empty() bool {
+	return len(f.Filenames)+len(f.Kustomizations) == 0 && f.Helm == ""
+}
+
+// keyValues is a repeatable KEY=VALUE flag; a comma belongs to the value.
+func keyValues(p *[]string) pflag.Value { return &keyValueList{p} }
+
+type keyValueList struct{ p *[]string }
+
+func (v *keyValueList) String() string { return strings.Join(*v.p, " ") }
+func (v *keyValueList) Type() string   { return "KEY=VALUE" }
+func (v *keyValueList) Set(s string) error {
+	if k, _, ok := strings.Cut(s, "="); !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("want KEY=VALUE, e.g. replicaCount=2 or image.tag=dev")
+	}
+	*v.p = append(*v.p, s)
+	return nil
+}
 
 // Read reads the manifests (- from stdin, relative paths from dir), and the ko:// import paths
 // they name.
@@ -141,10 +181,14 @@ func inDir(dir, path string) string {
 }
 
 // BuildFlags are the go build settings every building command takes.
-type BuildFlags struct{ build.Options }
+type BuildFlags struct {
+	build.Options
+	flagGroup
+}
 
 // AddFlags declares --ldflags, --gcflags, --tags and --post-build.
 func (f *BuildFlags) AddFlags(fs *pflag.FlagSet) {
+	f.fs = fs
 	fs.StringVar(&f.LDFlags, "ldflags", "-s -w", "go build -ldflags; the default drops symbols and DWARF, the linker's biggest cost")
 	fs.StringVar(&f.GCFlags, "gcflags", "", "go build -gcflags")
 	fs.StringVar(&f.Tags, "tags", "", "go build -tags")
@@ -163,15 +207,36 @@ func (f *OutputFlags) AddFlags(fs *pflag.FlagSet) {
 // JSON reports whether -o json was asked for.
 func (f OutputFlags) JSON() bool { return f.Format == "json" }
 
-// forward is one --port-forward LOCAL:REMOTE.
-type forward struct{ Local, Remote int }
-
-func parseForward(s string) (forward, error) {
-	l, r, err := session.ParseForward(s)
-	if err != nil {
-		return forward{}, fmt.Errorf("want LOCAL:REMOTE port numbers, e.g. 8080:8080 (LOCAL 0 picks a free port)")
+// For gives a service's build settings: the command line's flags where given, else b's (a
+// service's, which hotpod.yaml made inherit the project's build:), else the flags' defaults.
+func (f *BuildFlags) For(b config.Build) build.Options {
+	o := f.Options
+	o.Env = slices.Clone(o.Env)
+	b.Apply(&o)
+	if f.given("ldflags") {
+		o.LDFlags = f.LDFlags
 	}
-	return forward{l, r}, nil
+	if f.given("gcflags") {
+		o.GCFlags = f.GCFlags
+	}
+	if f.given("tags") {
+		o.Tags = f.Tags
+	}
+	if f.given("post-build") {
+		o.PostBuild = f.PostBuild
+	}
+	return o
+}
+
+// parseForward reads a --port-forward: LOCAL:REMOTE (any pod of the session), or
+// LOCAL:KIND/NAME:REMOTE and KIND/NAME:PORT (the pods of one workload), as hotpod.yaml's
+// portForward.
+func parseForward(s string) (config.PortForward, error) {
+	p, err := config.ParsePortForward(s)
+	if err != nil {
+		return p, fmt.Errorf("want LOCAL:REMOTE or LOCAL:KIND/NAME:REMOTE, e.g. 8080:8080 or 8080:deployment/api:8080 (LOCAL 0 picks a free port)")
+	}
+	return p, nil
 }
 
 // The flag values, each checked as it is parsed.

@@ -65,6 +65,10 @@ type Loop struct {
 	// OnShipped, when set, is called once iteration it's build h has been shipped to every
 	// target (whatever each one's outcome): h is the build the targets should run from now on.
 	OnShipped func(it int, h delta.Hash)
+	// Builds, when set, bounds the go builds that run at once: a build holds a slot of it (a
+	// send) while it runs. Loops of several services share one, sized to the CPUs, so that an
+	// edit to a package they all import rebuilds each without the builds starving each other.
+	Builds chan struct{}
 
 	iteration atomic.Int64
 	current   atomic.Pointer[delta.Hash]
@@ -220,7 +224,15 @@ func (l *Loop) buildLatest(ctx context.Context, w *watch.Watcher, it int, b *wat
 }
 
 func (l *Loop) build(ctx context.Context, it int) (build.Result, []byte, error) {
-	out := filepath.Join(l.WorkDir, fmt.Sprintf("%s.%d", l.Service, it))
+	if l.Builds != nil {
+		select {
+		case l.Builds <- struct{}{}:
+			defer func() { <-l.Builds }()
+		case <-ctx.Done():
+			return build.Result{}, nil, ctx.Err()
+		}
+	}
+	out := filepath.Join(l.WorkDir, fmt.Sprintf("%s.%d", strings.ReplaceAll(l.Service, "/", "-"), it))
 	res, err := l.Builder.Build(ctx, out)
 	if err != nil {
 		return res, nil, err

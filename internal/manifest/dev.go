@@ -7,6 +7,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hotpod/hotpod/internal/agentapi"
 )
@@ -49,6 +50,11 @@ type Built struct {
 	// KoData is the directory in the image holding the main package's kodata/ ("" when none):
 	// in dev mode it is copied into an emptyDir that edits are synced to.
 	KoData string
+	// Ready is the agent's readiness check (tcp:PORT or http://127.0.0.1:PORT/PATH), in place
+	// of the container's readinessProbe; "" keeps the probe. StopSignal (TERM, INT...) and Grace
+	// say how the agent stops the app; empty keeps the agent's defaults.
+	Ready, StopSignal string
+	Grace             time.Duration
 }
 
 func (b Built) binary() string {
@@ -282,9 +288,18 @@ func devContainer(c map[string]any, b Built, a Agent, vol, sync string, ends boo
 		rp := c["readinessProbe"].(map[string]any)
 		rp["exec"].(map[string]any)["command"] = toAny(probe.Exec.Command)
 	}
-	if probe != nil {
+	switch {
+	case b.Ready != "": // hotpod.yaml's ready: the agent's check instead of the readinessProbe
+		agent = append(agent, "--ready="+b.Ready)
+	case probe != nil:
 		pj, _ := json.Marshal(probe)
 		agent = append(agent, "--probe="+string(pj))
+	}
+	if b.StopSignal != "" {
+		agent = append(agent, "--stop-signal="+b.StopSignal)
+	}
+	if b.Grace > 0 {
+		agent = append(agent, "--grace="+b.Grace.String())
 	}
 	if sync != "" {
 		agent = append(agent, "--sync-seed="+b.KoData, "--sync-dir="+SyncDir)

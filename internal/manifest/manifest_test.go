@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -24,6 +25,9 @@ var dev = manifest.Dev{
 		"ko://example.com/svc/cmd/api":                 {Ref: "127.0.0.1:5000/api@sha256:4444", Name: "api", KoData: "/var/run/ko"},
 		"ko://example.com/svc/cmd/worker":              {Ref: "127.0.0.1:5000/worker@sha256:5555", Name: "worker"},
 		"ko://example.com/svc/cmd/migrate":             {Ref: "127.0.0.1:5000/migrate@sha256:6666", Name: "migrate"},
+		// hotpod.yaml's ready:, stopSignal: and grace: for a service.
+		"ko://example.com/svc/cmd/tuned": {Ref: "127.0.0.1:5000/tuned@sha256:8888", Name: "tuned", Service: "tuned",
+			Ready: "tcp:9090", StopSignal: "INT", Grace: 15 * time.Second},
 		"registry.example.com/shop/legacy": {Ref: "127.0.0.1:5000/legacy@sha256:7777", Name: "legacy", Service: "legacy",
 			Binary: "/usr/local/bin/legacy", Entrypoint: []string{"/usr/local/bin/legacy"}, Cmd: []string{"--config=/etc/legacy.yaml"},
 			Path: "/usr/local/bin:/usr/bin:/bin"},
@@ -81,9 +85,43 @@ func TestKoRefs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "example.com/agent github.com/hotpod/hotpod/examples/hello example.com/svc/cmd/worker example.com/svc/cmd/api example.com/svc/cmd/migrate example.com/db/cmd/db"
+	want := "example.com/agent github.com/hotpod/hotpod/examples/hello example.com/svc/cmd/worker example.com/svc/cmd/api example.com/svc/cmd/migrate example.com/db/cmd/db example.com/svc/cmd/tuned"
 	if got := strings.Join(refs, " "); got != want {
 		t.Fatalf("refs\n got %s\nwant %s", got, want)
+	}
+}
+
+// ContainerImages finds the images of containers, init containers and native sidecars in
+// every kind of pod template, each once, and nothing that is not a container's image.
+func TestContainerImages(t *testing.T) {
+	objs, err := manifest.Read(strings.NewReader(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: a, annotations: {note: "registry.example.com/not/an/image:1"}}
+spec:
+  template:
+    spec:
+      initContainers: [{name: init, image: busybox}]
+      containers:
+      - {name: a, image: "registry.example.com/shop/legacy:1.4", env: [{name: X, value: "ko://example.com/x"}]}
+      - {name: b, image: ko://example.com/b}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: c}
+spec:
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers: [{name: c, image: "registry.example.com/shop/legacy:1.4"}, {name: d, image: "registry.example.com/shop/legacy@sha256:abcd"}]
+`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(manifest.ContainerImages(objs), " ")
+	want := "busybox registry.example.com/shop/legacy:1.4 ko://example.com/b registry.example.com/shop/legacy@sha256:abcd"
+	if got != want {
+		t.Fatalf("images\n got %s\nwant %s", got, want)
 	}
 }
 

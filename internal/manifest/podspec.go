@@ -81,6 +81,26 @@ func containers(spec map[string]any, field string) []map[string]any {
 	return out
 }
 
+// ContainerImages lists the distinct images of the containers and init containers of every pod
+// template in objs, as the manifests name them, in order of appearance.
+func ContainerImages(objs []*Object) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, o := range objs {
+		for _, t := range PodTemplates(o) {
+			for _, f := range []string{"initContainers", "containers"} {
+				for _, c := range containers(t.Spec, f) {
+					if img, _ := c["image"].(string); img != "" && !seen[img] {
+						seen[img] = true
+						out = append(out, img)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
 // KoPrefix marks an image to build from a Go import path, as ko does.
 const KoPrefix = "ko://"
 

@@ -91,6 +91,7 @@ type Forwarding struct {
 	Event  string `json:"event"` // "forwarding"
 	Local  string `json:"local"` // host:port
 	Remote int    `json:"remote_port"`
+	To     string `json:"to,omitempty"` // the pods it reaches: "deployment/api in shop" ("": the session's)
 }
 
 // Reporter writes events. It is safe for concurrent use.
@@ -203,7 +204,11 @@ func (r *Reporter) Synced(e Synced) {
 func (r *Reporter) Forwarding(e Forwarding) {
 	e.Event = KindForwarding
 	r.write(e, func() string {
-		return fmt.Sprintf("• forwarding %s to port %d of the session's pods", e.Local, e.Remote)
+		to := e.To
+		if to == "" {
+			to = "the session's pods"
+		}
+		return fmt.Sprintf("• forwarding %s to port %d of %s", e.Local, e.Remote, to)
 	})
 }
 

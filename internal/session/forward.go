@@ -25,15 +25,21 @@ func ParseForward(spec string) (local, remote int, err error) {
 // session's pods, whichever is connected when the connection arrives: the forward follows the
 // workload through pod replacements. It returns once listening, with the bound address.
 func (m *Manager) Forward(ctx context.Context, local, remote int) (string, error) {
+	return m.forward(ctx, fmt.Sprintf("%d:%d", local, remote), local, remote, m.Pods)
+}
+
+// forward listens on 127.0.0.1:local and forwards each connection to port remote of the first
+// of pods() that takes it.
+func (m *Manager) forward(ctx context.Context, spec string, local, remote int, pods func() []Pod) (string, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(local)))
 	if err != nil {
-		return "", fmt.Errorf("--port-forward %d:%d: %w", local, remote, err)
+		return "", fmt.Errorf("--port-forward %s: %w", spec, err)
 	}
 	go func() {
 		<-ctx.Done()
 		ln.Close()
 	}()
-	fw := &forwards{m: m, remote: remote, byPod: map[Pod]int{}}
+	fw := &forwards{m: m, remote: remote, pods: pods, byPod: map[Pod]int{}}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -49,13 +55,14 @@ func (m *Manager) Forward(ctx context.Context, local, remote int) (string, error
 type forwards struct {
 	m      *Manager
 	remote int
+	pods   func() []Pod // the candidates, best first
 	mu     sync.Mutex
 	byPod  map[Pod]int // pod → local port of its port-forward
 }
 
 func (f *forwards) handle(ctx context.Context, c net.Conn) {
 	defer c.Close()
-	for _, pod := range f.m.Pods() {
+	for _, pod := range f.pods() {
 		port, err := f.port(ctx, pod)
 		if err != nil {
 			continue
