@@ -262,7 +262,6 @@ type cluster struct {
 	builds chan struct{}
 }
 
-
 // open reads the project's manifests, finds what they need built, loads the cluster and
 // resolves the objects against it (kinds, namespaces, -n): everything that can be checked
 // before a build is paid for. Files and kustomizations are read before the cluster is
