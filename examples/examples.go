@@ -1,10 +1,11 @@
 // Package examples carries the sources of hotpod bench's built-in workloads, so that `hotpod
-// bench hello|seedapp` works from an installed hotpod, outside a checkout.
+// bench hello|seedapp|drainapp` works from an installed hotpod, outside a checkout.
 //
-// hello/main.go is embedded as it is. seedapp is a module of its own (examples/seedapp: badger,
-// influxdb), which go:embed cannot reach and a module zip leaves out, so its files travel as
-// seedapp.txtar, a copy that TestSeedappArchive keeps equal to them (go test -update rewrites
-// it). The ~50 MB blob is generated from gen/main.go where the workload is prepared, never
+// hello/main.go is embedded as it is. seedapp (badger, influxdb) and drainapp (gRPC,
+// Prometheus, OpenTelemetry; a 3 s drain on SIGTERM) are modules of their own, which go:embed
+// cannot reach and a module zip leaves out, so their files travel as seedapp.txtar and
+// drainapp.txtar, copies that TestArchives keeps equal to them (go test -update rewrites them).
+// seedapp's ~50 MB blob is generated from gen/main.go where the workload is prepared, never
 // embedded.
 package examples
 
@@ -20,19 +21,28 @@ var hello []byte
 //go:embed seedapp.txtar
 var seedapp []byte
 
-// SeedappFiles are the files of examples/seedapp the archive holds, slash-separated.
-var SeedappFiles = []string{"go.mod", "go.sum", "main.go", "blob/blob.go", "gen/main.go"}
+//go:embed drainapp.txtar
+var drainapp []byte
+
+// Modules are the built-in workloads that are modules of their own, each with the files its
+// archive holds, slash-separated.
+var Modules = map[string][]string{
+	"seedapp":  {"go.mod", "go.sum", "main.go", "blob/blob.go", "gen/main.go"},
+	"drainapp": {"go.mod", "go.sum", "main.go"},
+}
 
 // Sources returns the files of the built-in workload name ("hello": main.go alone, a package of
-// the hotpod module; "seedapp": a whole module), by slash-separated path.
+// the hotpod module; "seedapp", "drainapp": a whole module), by slash-separated path.
 func Sources(name string) (map[string][]byte, error) {
 	switch name {
 	case "hello":
 		return map[string][]byte{"main.go": hello}, nil
 	case "seedapp":
 		return ParseArchive(seedapp)
+	case "drainapp":
+		return ParseArchive(drainapp)
 	}
-	return nil, fmt.Errorf("no built-in workload %q: want hello or seedapp", name)
+	return nil, fmt.Errorf("no built-in workload %q: want hello, seedapp or drainapp", name)
 }
 
 // The archive is txtar's format: a comment, then each file as a "-- path --" line and its

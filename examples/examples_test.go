@@ -10,38 +10,41 @@ import (
 	"github.com/hotpod/hotpod/internal/testutil"
 )
 
-const comment = "Generated from examples/seedapp by TestSeedappArchive (go test ./examples -update): edit those files, not this one.\n"
+// Each module's archive is its files under examples/, byte for byte.
+func TestArchives(t *testing.T) {
+	for name, names := range examples.Modules {
+		t.Run(name, func(t *testing.T) {
+			files := map[string][]byte{}
+			for _, n := range names {
+				b, err := os.ReadFile(filepath.Join(name, filepath.FromSlash(n)))
+				if os.IsNotExist(err) {
+					t.Skipf("examples/%s is not here (a module zip leaves it out)", name)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				files[n] = b
+			}
+			comment := "Generated from examples/" + name + " by TestArchives (go test ./examples -update): edit those files, not this one.\n"
+			a, err := examples.Archive(comment, names, files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testutil.Golden(t, name+".txtar", a)
 
-// seedapp.txtar is examples/seedapp's files, byte for byte.
-func TestSeedappArchive(t *testing.T) {
-	files := map[string][]byte{}
-	for _, n := range examples.SeedappFiles {
-		b, err := os.ReadFile(filepath.Join("seedapp", filepath.FromSlash(n)))
-		if os.IsNotExist(err) {
-			t.Skip("examples/seedapp is not here (a module zip leaves it out)")
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[n] = b
-	}
-	a, err := examples.Archive(comment, examples.SeedappFiles, files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.Golden(t, "seedapp.txtar", a)
-
-	got, err := examples.Sources("seedapp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(files) {
-		t.Errorf("the embedded archive has %d files, want %d", len(got), len(files))
-	}
-	for n, want := range files {
-		if !bytes.Equal(got[n], want) {
-			t.Errorf("the embedded %s differs from examples/seedapp/%s", n, n)
-		}
+			got, err := examples.Sources(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(files) {
+				t.Errorf("the embedded archive has %d files, want %d", len(got), len(files))
+			}
+			for n, want := range files {
+				if !bytes.Equal(got[n], want) {
+					t.Errorf("the embedded %s differs from examples/%s/%s", n, name, n)
+				}
+			}
+		})
 	}
 }
 

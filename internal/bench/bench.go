@@ -126,7 +126,7 @@ func (c Config) runShaped(ctx context.Context, l link.Link, tmp string) ([]Recor
 		if out, err := warm.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("workload %s: %v: %s", wname, err, out)
 		}
-		if wname != "hello" && wname != "seedapp" {
+		if wname != "hello" && wname != "seedapp" && wname != "drainapp" {
 			wname, _ = filepath.Abs(wname)
 		}
 		workloads = append(workloads, wname)

@@ -33,6 +33,27 @@ func TestLocalStrategyMeasuresWithCrossChecks(t *testing.T) {
 	}
 }
 
+// The go build floor needs neither hotpod nor a cluster: real go builds of examples/hello and a
+// restart, one edit after the warm-up; the record passes Sane (the app's own line caught for the
+// edit, no later than the answer), and the bytes are the whole binary, as a plain build writes.
+func TestGoBuildStrategyMeasures(t *testing.T) {
+	var progress testutil.SyncBuffer
+	rs, err := Run(t.Context(), Config{Workloads: []string{"hello"}, Strategies: []string{GoBuild},
+		Links: []link.Link{{}}, Iterations: 1, RepoRoot: "../..", Progress: &progress})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if len(rs) != 1 || rs[0].Strategy != GoBuild {
+		t.Fatalf("records %+v", rs)
+	}
+	if err := Sane(rs, 1); err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if rs[0].BytesSent < 1<<20 {
+		t.Errorf("gobuild says %d bytes per edit: want the whole binary hello builds to (megabytes)", rs[0].BytesSent)
+	}
+}
+
 // When hotpod dev exits, the error carries the last lines it wrote: here the compiler's. The
 // goroutine reading hotpod's stderr is still adding lines while the error is made (run with
 // -race).

@@ -7,7 +7,8 @@ import (
 )
 
 // Strategy is one way of bringing an edit into the running app, one type each (as kind's
-// providers): local, hotpod, full and upx run hotpod dev (hotpod.go), image rebuilds and rolls
+// providers): gobuild is go build and a restart without hotpod (gobuild.go), local, hotpod, full
+// and upx run hotpod dev (hotpod.go), image rebuilds and rolls
 // the image (image.go), the docker-* variants build the image as a Dockerfile would (docker.go),
 // incluster compiles inside the container (incluster.go). Every one is measured the same way: a
 // warm-up edit, then Config.Iterations edits, each timed from the edit's stamp to the first
@@ -31,6 +32,9 @@ type Strategy interface {
 // The strategies' names.
 const (
 	Local  = "local"  // the floor: hotpod dev --local, the same build and a restart, no cluster
+	// GoBuild is the floor users know: plain `go build -o` with the go command's defaults and
+	// the app killed and started again on this machine (what air does), no hotpod.
+	GoBuild = "gobuild"
 	Hotpod = "hotpod" // hotpod dev, the default delta/raw choice per link
 	Full   = "full"   // hotpod dev --ship full: the whole binary, compressed, every time
 	// UPX is the article's F + UPX: hotpod dev shipping the whole binary, packed by `upx -q -1`
@@ -47,7 +51,7 @@ const (
 )
 
 // all is every strategy, in the order they are reported.
-var all = []Strategy{localStrategy{}, hotpodStrategy{}, fullStrategy{}, upxStrategy{}, imageStrategy{},
+var all = []Strategy{gobuildStrategy{}, localStrategy{}, hotpodStrategy{}, fullStrategy{}, upxStrategy{}, imageStrategy{},
 	inClusterStrategy{}, dockerStrategy{variant: DockerVendor},
 	dockerStrategy{variant: DockerVendorW}, dockerStrategy{variant: DockerGocache}}
 

@@ -27,8 +27,9 @@ type workload struct {
 
 var calledLine = regexp.MustCompile(`time\.Unix\(0, [0-9]*\)`)
 
-// prepare makes a workload ready to edit: hello and seedapp are written from the copies built
-// into hotpod (package examples; seedapp's ~50 MB blob generated), so they need no checkout;
+// prepare makes a workload ready to edit: hello, seedapp and drainapp are written from the
+// copies built into hotpod (package examples; seedapp's ~50 MB blob generated), so they need no
+// checkout;
 // anything else is a directory with a main package. repoRoot is not read for them.
 func prepare(ctx context.Context, name, repoRoot, tmp string) (*workload, error) {
 	switch name {
@@ -55,6 +56,12 @@ func prepare(ctx context.Context, name, repoRoot, tmp string) (*workload, error)
 			return nil, fmt.Errorf("seedapp: generate the blob: %v: %s", err, out)
 		}
 		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "github.com/hotpod/hotpod/examples/seedapp")
+	case "drainapp":
+		dir := filepath.Join(tmp, "drainapp")
+		if err := writeSources(name, dir); err != nil {
+			return nil, err
+		}
+		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "github.com/hotpod/hotpod/examples/drainapp")
 	}
 	// A user's main package: edited in place, restored afterwards.
 	abs, err := filepath.Abs(name)
@@ -65,7 +72,7 @@ func prepare(ctx context.Context, name, repoRoot, tmp string) (*workload, error)
 	cmd.Dir = abs
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("workload %s: not a Go package directory (or hello, seedapp): %v", name, err)
+		return nil, fmt.Errorf("workload %s: not a Go package directory (or hello, seedapp, drainapp): %v", name, err)
 	}
 	parts := strings.Split(strings.TrimSpace(string(out)), "|")
 	if len(parts) != 3 || parts[1] != "main" {

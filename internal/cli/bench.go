@@ -29,10 +29,11 @@ func newBenchCommand(env *Env) *cobra.Command {
 		Use:   "bench [WORKLOAD...]",
 		Short: "measure edit→ready on the cluster: hotpod against rebuilding the image and the other ways",
 		Long: `Reproduces the classic Go-on-Kubernetes edit-loop measurement on the current cluster. WORKLOAD is
-hello, seedapp (badger + influxdb + a ~50 MB embedded blob), or a directory with a main package
-that has a ` + "`time.Unix(0, N)`" + ` line and serves it on GET /called. Each edit rewrites that line;
-edit→ready is the time until the new code answers through a port-forward. hello and seedapp are
-built into hotpod: they need no checkout.`,
+hello, seedapp (badger + influxdb + a ~50 MB embedded blob), drainapp (gRPC + HTTP, ~400
+packages, a 3 s drain on SIGTERM), or a directory with a main package that has a
+` + "`time.Unix(0, N)`" + ` line and serves it on GET /called. Each edit rewrites that line;
+edit→ready is the time until the new code answers through a port-forward. hello, seedapp and
+drainapp are built into hotpod: they need no checkout.`,
 		Example: `  hotpod bench --default-repo 127.0.0.1:5000/bench
   hotpod bench hello --strategy hotpod,image --link direct,20mbit:30ms --edits 10 --markdown out.md`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -89,7 +90,7 @@ built into hotpod: they need no checkout.`,
 	fs := cmd.Flags()
 	fs.SortFlags = false
 	fs.Var(listOf(&strategies, "strategy[,...]", parseStrategy).withDefault("local,hotpod,full,image"), "strategy",
-		"strategies: local (the floor: hotpod dev --local, no cluster), hotpod (the default loop), full (hotpod shipping the whole compressed binary), upx (hotpod shipping the whole binary packed by upx -q -1; needs upx on PATH, hack/upx.sh), image (rebuild, push, roll the Deployment), incluster (sync the changed file into a container holding the sources and this machine's Go toolchain, compile there with 1 CPU, restart); the article's Dockerfile variants, each build in a fresh context with an empty build cache, then push and roll: docker-vendor (B: vendored modules), docker-vendor-w (C: B + -ldflags=-w), docker-gocache (D: B + a warm GOCACHE copied into the context)")
+		"strategies: gobuild (the floor users know: plain go build -o with the go command's defaults, the app killed and started again here, as air does; no hotpod, no cluster), local (hotpod's floor: hotpod dev --local, no cluster), hotpod (the default loop), full (hotpod shipping the whole compressed binary), upx (hotpod shipping the whole binary packed by upx -q -1; needs upx on PATH, hack/upx.sh), image (rebuild, push, roll the Deployment), incluster (sync the changed file into a container holding the sources and this machine's Go toolchain, compile there with 1 CPU, restart); the article's Dockerfile variants, each build in a fresh context with an empty build cache, then push and roll: docker-vendor (B: vendored modules), docker-vendor-w (C: B + -ldflags=-w), docker-gocache (D: B + a warm GOCACHE copied into the context)")
 	fs.Var(listOf(&links, "link[,...]", link.Parse).withDefault("direct"), "link",
 		"links, comma-separated: direct, or RATE:DELAY such as 20mbit:30ms (the CLI side runs in a network namespace behind a tc-shaped veth; needs root and the project's local cluster)")
 	fs.IntVar(&edits, "edits", 5, "edits measured per combination, after one warm-up")

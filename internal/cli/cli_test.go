@@ -92,6 +92,8 @@ func TestUsageAndBadInput(t *testing.T) {
 		{[]string{"dev", "--bogus"}, 2, "unknown flag: --bogus\nSee 'hotpod dev --help'.\n"},
 		{[]string{"dev", "--local", "--ready-timeout", "5"}, 2, `--ready-timeout "5": a duration needs a unit: 5s`},
 		{[]string{"dev", "--local", "--grace", "soon"}, 2, `--grace "soon": want a duration such as 30s`},
+		{[]string{"dev", "--local", "--stop-policy", "drain"}, 2, `--stop-policy "drain": want fast, graceful or kill`},
+		{[]string{"dev", "-f", "k8s", "--stop-policy", "kill"}, 2, "in the cluster, set each service's stopPolicy in hotpod.yaml"},
 		// --port-forward is checked before anything is built or applied.
 		{[]string{"dev", "-f", "missing.yaml", "--port-forward", "8080"}, 2, `--port-forward "8080": want LOCAL:REMOTE`},
 		{[]string{"dev", "-f", "missing.yaml", "--port-forward", "8080:http"}, 2, "want LOCAL:REMOTE"},

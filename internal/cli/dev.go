@@ -29,6 +29,7 @@ type devFlags struct {
 	debounce     time.Duration
 	readyTimeout time.Duration
 	grace        time.Duration
+	stopPolicy   string
 
 	manifests      ManifestFlags
 	kube           KubeFlags
@@ -68,6 +69,8 @@ Each iteration prints its phases and the edit→ready total.`,
 				return usageErrorf("--local and -f/-k exclude each other: --local runs the app here, -f and -k in the cluster")
 			case f.local:
 				return devLocal(cmd.Context(), *env, f, onePackage(pos), appArgs, method)
+			case cmd.Flags().Changed("stop-policy"):
+				return usageErrorf("--stop-policy is for --local: in the cluster, set each service's stopPolicy in hotpod.yaml")
 			}
 			p, err := loadProject(*env, projectFlags{manifests: &f.manifests, kube: &f.kube, image: &f.image, build: &f.build,
 				forwards: f.forwards, forwardsGiven: cmd.Flags().Changed("port-forward")})
@@ -99,6 +102,7 @@ Each iteration prints its phases and the edit→ready total.`,
 	durationVar(fs, &f.debounce, "debounce", 30*time.Millisecond, "quiet time that ends a burst of file changes")
 	durationVar(fs, &f.readyTimeout, "ready-timeout", time.Minute, "how long the app may take to become ready")
 	durationVar(fs, &f.grace, "grace", 5*time.Second, "how long the app may take to stop before it is killed")
+	fs.Var(oneOf(&f.stopPolicy, "fast", "graceful", "kill"), "stop-policy", "with --local: how a restart stops the app: fast (the stop signal, SIGKILL after 100 ms), graceful (after --grace), kill (in the cluster: hotpod.yaml's stopPolicy)")
 	return cmd
 }
 
@@ -159,7 +163,7 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 	rep.Infof(m.Name, "building %s", m.ImportPath)
 	target, err := loop.Start(ctx, func(ctx context.Context, path string) (*devloop.Target, error) {
 		agent, err = local.Start(ctx, local.Options{Agent: agentPath, Binary: path, Name: m.Name, Args: appArgs,
-			Ready: f.ready, Grace: f.grace, Output: prefixed, Env: appEnv})
+			Ready: f.ready, Grace: f.grace, StopPolicy: f.stopPolicy, Output: prefixed, Env: appEnv})
 		if err != nil {
 			return nil, err
 		}

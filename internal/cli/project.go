@@ -467,7 +467,7 @@ func (t *toBuild) built(res appimage.Result) manifest.Built {
 	b := res.Built
 	b.Service = t.service
 	if s := t.svc; s != nil {
-		b.Ready, b.StopSignal, b.Grace = s.Ready, s.StopSignal, time.Duration(s.Grace)
+		b.Ready, b.StopSignal, b.Grace, b.StopPolicy = s.Ready, s.StopSignal, time.Duration(s.Grace), s.StopPolicy
 	}
 	return b
 }

@@ -26,6 +26,7 @@ const projectFile = `services:
     ready: tcp:9090
     stopSignal: INT
     grace: 7s
+    stopPolicy: kill
   - image: registry.example.com/shop/legacy
     main: ./legacy
     binary: /usr/local/bin/legacy
@@ -229,7 +230,7 @@ spec:
 				t.Errorf("unused services %q: both are used", unused)
 			}
 			a := images[0]
-			if b := a.built(appimageResult("ref")); b.Ready != "tcp:9090" || b.StopSignal != "INT" || b.Grace.String() != "7s" {
+			if b := a.built(appimageResult("ref")); b.Ready != "tcp:9090" || b.StopSignal != "INT" || b.Grace.String() != "7s" || b.StopPolicy != "kill" {
 				t.Errorf("service a's agent settings did not reach the rewrite: %+v", b)
 			}
 		})

@@ -76,6 +76,9 @@ type Service struct {
 	// may take before it is killed.
 	StopSignal string   `yaml:"stopSignal" json:"stopSignal,omitempty"`
 	Grace      Duration `yaml:"grace" json:"grace,omitzero"`
+	// StopPolicy says how a restart stops the app (the agent's --stop-policy): fast (the
+	// agent's default: the stop signal, SIGKILL after 100 ms), graceful (after grace) or kill.
+	StopPolicy string `yaml:"stopPolicy" json:"stopPolicy,omitempty"`
 }
 
 // Ko reports whether the service's image is built by hotpod from its import path.

@@ -15,6 +15,9 @@ import (
 // signals are the stop signals the agent knows (with or without SIG).
 var signals = map[string]bool{"TERM": true, "INT": true, "QUIT": true, "HUP": true, "KILL": true, "USR1": true, "USR2": true}
 
+// stopPolicies are the agent's --stop-policy values (agent.ParseStopPolicy).
+var stopPolicies = map[string]bool{"fast": true, "graceful": true, "kill": true}
+
 // releaseName is Helm's rule for release names.
 var releaseName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 
@@ -126,6 +129,9 @@ func (c *Config) service(s *Service, p string) error {
 			return c.errorf(p+".stopSignal", "%q: want TERM, INT, QUIT, HUP, USR1 or USR2", s.StopSignal)
 		}
 		s.StopSignal = sig
+	}
+	if s.StopPolicy != "" && !stopPolicies[s.StopPolicy] {
+		return c.errorf(p+".stopPolicy", "%q: want fast (the stop signal, SIGKILL after 100 ms), graceful (SIGKILL after grace) or kill", s.StopPolicy)
 	}
 	if s.PostBuild != nil && len(*s.PostBuild) == 0 {
 		return c.errorf(p+".postBuild", "empty: name a command, or remove postBuild")

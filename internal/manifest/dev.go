@@ -51,10 +51,11 @@ type Built struct {
 	// in dev mode it is copied into an emptyDir that edits are synced to.
 	KoData string
 	// Ready is the agent's readiness check (tcp:PORT or http://127.0.0.1:PORT/PATH), in place
-	// of the container's readinessProbe; "" keeps the probe. StopSignal (TERM, INT...) and Grace
-	// say how the agent stops the app; empty keeps the agent's defaults.
-	Ready, StopSignal string
-	Grace             time.Duration
+	// of the container's readinessProbe; "" keeps the probe. StopSignal (TERM, INT...), Grace
+	// and StopPolicy (fast, graceful, kill) say how the agent stops the app; empty keeps the
+	// agent's defaults.
+	Ready, StopSignal, StopPolicy string
+	Grace                         time.Duration
 }
 
 func (b Built) binary() string {
@@ -300,6 +301,9 @@ func devContainer(c map[string]any, b Built, a Agent, vol, sync string, ends boo
 	}
 	if b.Grace > 0 {
 		agent = append(agent, "--grace="+b.Grace.String())
+	}
+	if b.StopPolicy != "" {
+		agent = append(agent, "--stop-policy="+b.StopPolicy)
 	}
 	if sync != "" {
 		agent = append(agent, "--sync-seed="+b.KoData, "--sync-dir="+SyncDir)

@@ -25,9 +25,9 @@ var dev = manifest.Dev{
 		"ko://example.com/svc/cmd/api":                 {Ref: "127.0.0.1:5000/api@sha256:4444", Name: "api", KoData: "/var/run/ko"},
 		"ko://example.com/svc/cmd/worker":              {Ref: "127.0.0.1:5000/worker@sha256:5555", Name: "worker"},
 		"ko://example.com/svc/cmd/migrate":             {Ref: "127.0.0.1:5000/migrate@sha256:6666", Name: "migrate"},
-		// hotpod.yaml's ready:, stopSignal: and grace: for a service.
+		// hotpod.yaml's ready:, stopSignal:, grace: and stopPolicy: for a service.
 		"ko://example.com/svc/cmd/tuned": {Ref: "127.0.0.1:5000/tuned@sha256:8888", Name: "tuned", Service: "tuned",
-			Ready: "tcp:9090", StopSignal: "INT", Grace: 15 * time.Second},
+			Ready: "tcp:9090", StopSignal: "INT", Grace: 15 * time.Second, StopPolicy: "graceful"},
 		"registry.example.com/shop/legacy": {Ref: "127.0.0.1:5000/legacy@sha256:7777", Name: "legacy", Service: "legacy",
 			Binary: "/usr/local/bin/legacy", Entrypoint: []string{"/usr/local/bin/legacy"}, Cmd: []string{"--config=/etc/legacy.yaml"},
 			Path: "/usr/local/bin:/usr/bin:/bin"},

@@ -81,7 +81,7 @@ func SVG(w io.Writer, all []bench.Record) {
 	}
 	height := top + row*len(rs) + 40
 	colours := map[string]string{bench.Hotpod: "#2a9d8f", bench.Full: "#8ab17d", bench.UPX: "#b5c99a", bench.Image: "#e76f51",
-		bench.Local: "#999999", bench.InCluster: "#e9c46a", bench.DockerVendor: "#9d4edd", bench.DockerVendorW: "#b388eb",
+		bench.Local: "#999999", bench.GoBuild: "#555555", bench.InCluster: "#e9c46a", bench.DockerVendor: "#9d4edd", bench.DockerVendorW: "#b388eb",
 		bench.DockerGocache: "#c77dff"}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
