@@ -151,10 +151,11 @@ func TestWorkloadEditRewritesTheStamp(t *testing.T) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // Every strategy is its own type behind one interface: each name is found, the cross-check
-// expectations follow what the strategy runs, and only the floor stays off the cluster.
+// expectations follow what the strategy runs, and only the floors (gobuild, local) stay off
+// the cluster.
 func TestStrategiesByName(t *testing.T) {
 	names := Strategies()
-	if len(names) != 9 || names[0] != Local {
+	if len(names) != 10 || names[0] != GoBuild {
 		t.Fatalf("strategies %v", names)
 	}
 	hotpodRuns := map[string]bool{Local: true, Hotpod: true, Full: true, UPX: true}
@@ -166,14 +167,14 @@ func TestStrategiesByName(t *testing.T) {
 		if s.HotpodReports() != hotpodRuns[n] || HotpodReports(n) != hotpodRuns[n] {
 			t.Errorf("%s: HotpodReports %v, want %v", n, s.HotpodReports(), hotpodRuns[n])
 		}
-		if s.Cluster() != (n != Local) {
+		if s.Cluster() != (n != Local && n != GoBuild) {
 			t.Errorf("%s: Cluster %v", n, s.Cluster())
 		}
 		if n != UPX && s.Unavailable() != "" {
 			t.Errorf("%s is unavailable: %s", n, s.Unavailable())
 		}
 	}
-	if _, err := Lookup("docker"); err == nil || !strings.Contains(err.Error(), "want one of local, hotpod") {
+	if _, err := Lookup("docker"); err == nil || !strings.Contains(err.Error(), "want one of gobuild, local, hotpod") {
 		t.Errorf("Lookup(docker): %v", err)
 	}
 	if HotpodReports("nonsense") {

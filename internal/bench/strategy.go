@@ -31,12 +31,12 @@ type Strategy interface {
 
 // The strategies' names.
 const (
-	Local  = "local"  // the floor: hotpod dev --local, the same build and a restart, no cluster
+	Local = "local" // the floor: hotpod dev --local, the same build and a restart, no cluster
 	// GoBuild is the floor users know: plain `go build -o` with the go command's defaults and
 	// the app killed and started again on this machine (what air does), no hotpod.
 	GoBuild = "gobuild"
-	Hotpod = "hotpod" // hotpod dev, the default delta/raw choice per link
-	Full   = "full"   // hotpod dev --ship full: the whole binary, compressed, every time
+	Hotpod  = "hotpod" // hotpod dev, the default delta/raw choice per link
+	Full    = "full"   // hotpod dev --ship full: the whole binary, compressed, every time
 	// UPX is the article's F + UPX: hotpod dev shipping the whole binary, packed by `upx -q -1`
 	// (the fastest level, the kindest to UPX in an edit loop) instead of zstd. Skipped without
 	// an upx binary on PATH.
