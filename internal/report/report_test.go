@@ -22,6 +22,7 @@ func emitAll(r *report.Reporter) {
 	r.ProbeFailed(report.ProbeFailed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 1, Probe: "GET http://127.0.0.1:8080/healthz", Error: "404 Not Found", Failures: 5})
 	r.ProbeFailed(report.ProbeFailed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 1, Probe: "exec podcli ready", Error: `exec: "podcli": executable file not found in $PATH`, Failures: 1, Permanent: true})
 	r.Synced(report.Synced{Service: "hello", Pod: "hello-7d4b9-x2x", Files: []string{"kodata/index.html"}, Bytes: 2048, EditToReady: 42})
+	r.Slow(report.Slow{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 7, AfterMS: 10000})
 }
 
 func TestGolden(t *testing.T) {

@@ -75,6 +75,9 @@ type Event struct {
 	ReadyMS     float64  `json:"ready_ms"`
 	BytesSent   int      `json:"bytes_sent"`
 	BinaryBytes int      `json:"binary_bytes"`
+	Method      string   `json:"method"`
+	Files       []string `json:"files"`
+	AfterMS     float64  `json:"after_ms"`
 	SHA256      string   `json:"sha256"`
 	Error       string   `json:"error"`
 	ExitCode    *int     `json:"exit_code"`
