@@ -1,6 +1,13 @@
 // Package devloop is hotpod's edit → running loop: on each batch of source changes it builds the
-// app, ships the new binary to every target's agent at once, and reports each phase's time until
-// each target's app is ready again.
+// app and hands the new binary to every target, and reports each phase's time until each
+// target's app is ready again.
+//
+// The loop never waits for a target. Each target has a queue of its own, served by one worker:
+// the updates to one pod are serialised, a newer build replaces one still queued (the newest
+// always wins), and a pod that is slow or hangs is reported and left behind while the others get
+// the edit; it is brought to the newest build once it answers again. The loop reaches the
+// outside through small interfaces declared here (Builder, Agent, Source): the real ones are
+// build.Builder, agentapi.Client and watch.Watcher.
 package devloop
 
 import (
@@ -9,7 +16,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,47 +29,56 @@ import (
 	"github.com/hotpod/hotpod/internal/watch"
 )
 
-// Target is one running copy of the app, reached through its agent.
-type Target struct {
-	Name   string
-	Client *agentapi.Client
-
-	link ship.Link
-	mu   sync.Mutex
-	base delta.Hash // the binary it runs, as last known
+// Builder compiles the app into the file out; *build.Builder is the real one. A *build.Error is
+// a compile error (reported; nothing is shipped); any other error ends the loop. Cancelling ctx
+// must stop the build: a newer edit arrived.
+type Builder interface {
+	Build(ctx context.Context, out string) (build.Result, error)
 }
 
-func (t *Target) runs() delta.Hash {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.base
+// Agent is what the loop asks of one target's agent; *agentapi.Client is the real one. Every
+// call must end on its own (the client bounds them): a call that hangs holds up that target's
+// queue only. An *agentapi.APIError means the agent answered and refused; any other error means
+// it could not be reached, and the loop asks again later.
+type Agent interface {
+	Status(ctx context.Context) (agentapi.Status, error)
+	Update(ctx context.Context, patch []byte, p agentapi.UpdateParams) (agentapi.UpdateResult, error)
+	Events(ctx context.Context, fn func(agentapi.Event)) error
+	PutFile(ctx context.Context, path string, data []byte) error
+	DeleteFile(ctx context.Context, path string) error
 }
 
-func (t *Target) setRuns(h delta.Hash) {
-	t.mu.Lock()
-	t.base = h
-	t.mu.Unlock()
+// Source is where edits come from; *watch.Watcher is the real one.
+type Source interface {
+	Batches() <-chan watch.Batch
+	// Update changes what is watched (after a build found new local imports or embeds).
+	Update(watch.Set) error
 }
 
 // Loop holds what every iteration needs.
 type Loop struct {
 	Service string
-	Builder *build.Builder
+	Builder Builder
 	Shipper *ship.Shipper
 	Report  *report.Reporter
 	// WorkDir receives build outputs.
 	WorkDir string
 	// WatchSet recomputes what to watch after a successful build (new local imports or embeds).
 	WatchSet func(ctx context.Context) (watch.Set, error)
-	// Targets lists the agents to update.
+	// Targets lists the agents to update. A target must be listed before it joins (Join): then
+	// either the build being published reaches it, or Join sees that build.
 	Targets func() []*Target
 	// ReadyTimeout bounds the wait for an app to pass its probe.
 	ReadyTimeout time.Duration
+	// SlowAfter is how long a target may take to confirm an iteration before it is reported
+	// slow (default 10s). It is only reported: the target keeps its turn.
+	SlowAfter time.Duration
 	// KoData is the main package's kodata/ directory on disk ("" when none): an edit there
 	// is synced to every target's agent (PUT /v1/files) without a build.
 	KoData string
-	// OnShipped, when set, is called once iteration it's build h has been shipped to every
-	// target (whatever each one's outcome): h is the build the targets should run from now on.
+	// OnShipped, when set, is called once iteration it's build h is queued for every target
+	// (each gets it, or a newer one, as soon as it answers): h is the build the targets should
+	// run from now on.
 	OnShipped func(it int, h delta.Hash)
 	// Builds, when set, bounds the go builds that run at once: a build holds a slot of it (a
 	// send) while it runs. Loops of several services share one, sized to the CPUs, so that an
@@ -71,14 +86,27 @@ type Loop struct {
 	Builds chan struct{}
 
 	iteration atomic.Int64
-	current   atomic.Pointer[delta.Hash]
-	// iteration 1 of a cluster session: when it began, its build, the binary's size
-	started    time.Time
-	firstBuild time.Duration
-	size       atomic.Int64
+	current   atomic.Pointer[buildInfo]
+	// iteration 1: when it began, how it came to run ("image", or "start" locally), and for a
+	// local start how long the launch took
+	started     time.Time
+	firstMethod string
+	launched    time.Duration
 	// kodata files edited during the session (relative paths): a target that joins gets them.
 	filesMu sync.Mutex
 	edited  map[string]bool
+	// retry is the first wait before asking a target that did not answer again (doubling to
+	// maxRetry); tests shorten it.
+	retry, maxRetry time.Duration
+}
+
+// buildInfo is one successful build, as the targets are asked to run it.
+type buildInfo struct {
+	it    int
+	h     delta.Hash
+	size  int
+	first time.Time     // the first event of the edit
+	took  time.Duration // the build
 }
 
 // Iteration is the number of the latest iteration.
@@ -86,8 +114,8 @@ func (l *Loop) Iteration() int { return int(l.iteration.Load()) }
 
 // Current is the hash of the latest successful build (zero before the first).
 func (l *Loop) Current() delta.Hash {
-	if h := l.current.Load(); h != nil {
-		return *h
+	if b := l.current.Load(); b != nil {
+		return b.h
 	}
 	return delta.Hash{}
 }
@@ -95,7 +123,9 @@ func (l *Loop) Current() delta.Hash {
 // Launch brings up a target running the binary at path (the local agent, say).
 type Launch func(ctx context.Context, path string) (*Target, error)
 
-// Start is iteration 1: the first build, the app started by launch, and its readiness.
+// Start is iteration 1 when hotpod runs the app itself: the first build, the app started by
+// launch, and then the same path as a pod that joins a cluster session (Init, Join). It returns
+// once the app is ready, has exited, or failed to become ready (each reported).
 func (l *Loop) Start(ctx context.Context, launch Launch) (*Target, error) {
 	l.iteration.Store(1)
 	t0 := time.Now()
@@ -103,57 +133,60 @@ func (l *Loop) Start(ctx context.Context, launch Launch) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := l.Shipper.Remember(bin)
-	l.current.Store(&h)
+	l.Init(bin, res.Duration, t0)
+	l.firstMethod = "start"
 	ts := time.Now()
 	t, err := launch(ctx, res.Path)
 	os.Remove(res.Path)
 	if err != nil {
 		return nil, err
 	}
-	t.setRuns(h)
-	started := time.Since(ts)
-	st, err := waitState(ctx, t.Client, l.ReadyTimeout)
-	if err != nil {
-		return t, err
-	}
-	if st.State == agentapi.StateExited && st.ExitCode != nil {
-		l.Report.Crashed(report.Crashed{Service: l.Service, Pod: t.Name, Iteration: 1,
-			ExitCode: *st.ExitCode, LastOutput: st.LastOutput})
-	}
-	if st.State == agentapi.StateReady {
-		l.Report.Ready(report.Ready{Service: l.Service, Pod: t.Name, Iteration: 1,
-			EditToReady: agentapi.Ms(time.Since(t0)), BuildMS: agentapi.Ms(res.Duration),
-			RestartMS: agentapi.Ms(started), ReadyMS: agentapi.Ms(time.Since(ts) - started),
-			BinaryBytes: len(bin), SHA256: h.String(), Method: "start"})
+	l.launched = time.Since(ts)
+	t.setRuns(l.Current())
+	w := l.join(ctx, t)
+	<-w.done // closed when ctx ends, too
+	if !w.settled && ctx.Err() != nil {
+		return t, ctx.Err() // interrupted before the app was up
 	}
 	return t, nil
 }
 
-// waitState polls until the app is ready or has exited.
-func waitState(ctx context.Context, c *agentapi.Client, timeout time.Duration) (agentapi.Status, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		st, err := c.Status(ctx)
-		if err != nil {
-			return st, err
-		}
-		if st.State == agentapi.StateReady || st.State == agentapi.StateExited {
-			return st, nil
-		}
-		if time.Now().After(deadline) {
-			return st, fmt.Errorf("app not ready after %s (state %s): check --ready", timeout, st.State)
-		}
-		select {
-		case <-ctx.Done():
-			return st, ctx.Err()
-		case <-time.After(2 * time.Millisecond):
-		}
+// Init makes bin, the binary already deployed (in the image), iteration 1's build; started is
+// when the session began, where iteration 1's edit→ready counts from.
+func (l *Loop) Init(bin []byte, buildTime time.Duration, started time.Time) {
+	h := l.Shipper.Remember(bin)
+	l.current.Store(&buildInfo{it: 1, h: h, size: len(bin), first: started, took: buildTime})
+	l.iteration.Store(1)
+	l.started, l.firstMethod = started, "image"
+}
+
+// Join starts serving a target that just appeared (a new or restarted pod, or the app Start
+// launched) until ctx ends: it is brought to the current build, or, when it runs that already,
+// reported ready once it is; kodata edited during the session reaches it too. Join does not
+// wait for any of it.
+func (l *Loop) Join(ctx context.Context, t *Target) { l.join(ctx, t) }
+
+func (l *Loop) join(ctx context.Context, t *Target) *want {
+	l.filesMu.Lock()
+	var edited []string
+	for rel := range l.edited {
+		edited = append(edited, rel)
 	}
+	l.filesMu.Unlock()
+	now := time.Now()
+	if len(edited) > 0 {
+		t.addFiles(edited, now)
+	}
+	w := &want{build: l.current.Load(), first: now, join: true, done: make(chan struct{})}
+	if !t.ask(w) {
+		w.finish() // a newer build is queued already
+	}
+	t.start(func() { l.serve(ctx, t) })
+	return w
 }
 
 // Run handles batches from w until ctx ends.
-func (l *Loop) Run(ctx context.Context, w *watch.Watcher) error {
+func (l *Loop) Run(ctx context.Context, w Source) error {
 	for {
 		var b watch.Batch
 		select {
@@ -162,7 +195,7 @@ func (l *Loop) Run(ctx context.Context, w *watch.Watcher) error {
 		case b = <-w.Batches():
 		}
 		if files := l.kodata(b.Paths); len(files) > 0 {
-			l.syncAll(ctx, b.First, files)
+			l.syncAll(b.First, files)
 			if len(files) == len(b.Paths) {
 				continue // only kodata changed: nothing to build
 			}
@@ -182,9 +215,7 @@ func (l *Loop) Run(ctx context.Context, w *watch.Watcher) error {
 		}
 		os.Remove(res.Path)
 		h := l.Shipper.Remember(bin)
-		l.current.Store(&h)
-		l.size.Store(int64(len(bin)))
-		l.shipAll(ctx, it, b.First, res.Duration, h, len(bin))
+		l.publish(&buildInfo{it: it, h: h, size: len(bin), first: b.First, took: res.Duration})
 		if l.OnShipped != nil {
 			l.OnShipped(it, h)
 		}
@@ -192,9 +223,19 @@ func (l *Loop) Run(ctx context.Context, w *watch.Watcher) error {
 	}
 }
 
+// publish makes b the current build and queues it for every target. It does not wait for them.
+// The order matters: a target listed after this Targets call joins after the Store, and Join
+// then sees b.
+func (l *Loop) publish(b *buildInfo) {
+	l.current.Store(b)
+	for _, t := range l.targets() {
+		t.ask(&want{build: b, first: b.first, took: b.took})
+	}
+}
+
 // buildLatest builds, starting over whenever another batch arrives during the build: the edit
 // goes on, and edit→ready counts from the batch that started it.
-func (l *Loop) buildLatest(ctx context.Context, w *watch.Watcher, it int, b *watch.Batch) (build.Result, []byte, error) {
+func (l *Loop) buildLatest(ctx context.Context, w Source, it int, b *watch.Batch) (build.Result, []byte, error) {
 	for {
 		bctx, cancel := context.WithCancel(ctx)
 		type out struct {
@@ -214,6 +255,9 @@ func (l *Loop) buildLatest(ctx context.Context, w *watch.Watcher, it int, b *wat
 		case nb := <-w.Batches():
 			cancel()
 			<-done
+			if files := l.kodata(nb.Paths); len(files) > 0 {
+				l.syncAll(nb.First, files) // they need no build: do not hold them back
+			}
 			b.Paths = append(b.Paths, nb.Paths...)
 		case <-ctx.Done():
 			cancel()
@@ -244,7 +288,7 @@ func (l *Loop) build(ctx context.Context, it int) (build.Result, []byte, error) 
 	return res, bin, nil
 }
 
-func (l *Loop) refreshWatch(ctx context.Context, w *watch.Watcher) {
+func (l *Loop) refreshWatch(ctx context.Context, w Source) {
 	if l.WatchSet == nil {
 		return
 	}
@@ -255,79 +299,6 @@ func (l *Loop) refreshWatch(ctx context.Context, w *watch.Watcher) {
 	if err != nil && ctx.Err() == nil {
 		l.Report.Infof(l.Service, "could not refresh the watched files: %v", err)
 	}
-}
-
-// shipAll brings every target to binary h at once; one slow or broken target does not hold up
-// the others.
-func (l *Loop) shipAll(ctx context.Context, it int, first time.Time, buildTime time.Duration, h delta.Hash, size int) {
-	var wg sync.WaitGroup
-	for _, t := range l.Targets() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l.Bring(ctx, t, it, first, buildTime, h, size)
-		}()
-	}
-	wg.Wait()
-}
-
-// Bring ships binary h to t and reports the outcome. It is also how a new target (a replaced
-// pod) catches up with the current build.
-func (l *Loop) Bring(ctx context.Context, t *Target, it int, first time.Time, buildTime time.Duration, h delta.Hash, size int) {
-	fail := func(err error) {
-		l.Report.Failed(report.Failed{Service: l.Service, Pod: t.Name, Iteration: it, Error: err.Error()})
-	}
-	base := t.runs()
-	if base == h {
-		// The edit compiled to the binary the target already runs (a reverted change, a
-		// comment): nothing to ship, and the user still hears that it is live.
-		l.Report.Ready(report.Ready{Service: l.Service, Pod: t.Name, Iteration: it,
-			EditToReady: agentapi.Ms(time.Since(first)), BuildMS: agentapi.Ms(buildTime),
-			BinaryBytes: size, Method: "unchanged", SHA256: h.String()})
-		return
-	}
-	kind := l.Shipper.Choose(base, h, &t.link)
-	patch, err := l.Shipper.Patch(kind, base, h)
-	if err != nil {
-		fail(err)
-		return
-	}
-	t0 := time.Now()
-	res, err := t.Client.Update(ctx, patch, agentapi.UpdateParams{Wait: agentapi.WaitReady, Timeout: l.ReadyTimeout})
-	if agentapi.IsWrongBase(err) {
-		// It runs something else than we thought (restarted from the image, say): send it all.
-		t.setRuns(delta.Hash{})
-		kind = l.Shipper.Choose(delta.Hash{}, h, &t.link)
-		if patch, err = l.Shipper.Patch(kind, delta.Hash{}, h); err != nil {
-			fail(err)
-			return
-		}
-		t0 = time.Now()
-		res, err = t.Client.Update(ctx, patch, agentapi.UpdateParams{Wait: agentapi.WaitReady, Timeout: l.ReadyTimeout})
-	}
-	elapsed := time.Since(t0)
-	if err != nil {
-		if ctx.Err() == nil {
-			fail(fmt.Errorf("ship: %w", err))
-		}
-		return
-	}
-	t.setRuns(h)
-	agentSide := time.Duration((res.ApplyMS + res.RestartMS + res.ReadyMS) * float64(time.Millisecond))
-	t.link.Observe(len(patch), elapsed-agentSide)
-	switch res.State {
-	case agentapi.StateExited:
-		return // the event stream reports the crash, with its output
-	case agentapi.StateReady:
-	default:
-		fail(fmt.Errorf("the new version did not become ready within %s (state %s)", l.ReadyTimeout, res.State))
-		return
-	}
-	l.Report.Ready(report.Ready{Service: l.Service, Pod: t.Name, Iteration: it,
-		EditToReady: agentapi.Ms(time.Since(first)), BuildMS: agentapi.Ms(buildTime),
-		ShipMS:    agentapi.Ms(elapsed) - res.RestartMS - res.ReadyMS,
-		RestartMS: res.RestartMS, ReadyMS: res.ReadyMS, BytesSent: len(patch), BinaryBytes: size,
-		Method: kind.String(), SHA256: h.String()})
 }
 
 // Follow reports t's crashes and failing readiness checks until ctx ends, reconnecting when
@@ -356,63 +327,6 @@ func (l *Loop) Follow(ctx context.Context, t *Target) {
 	}
 }
 
-// NewTarget returns a target whose agent runs the binary with hash runs (zero when unknown);
-// rtt is a round trip to its agent, the first hint of how fast its link is.
-func NewTarget(name string, c *agentapi.Client, runs delta.Hash, rtt time.Duration) *Target {
-	t := &Target{Name: name, Client: c, base: runs}
-	t.link.ObserveRTT(rtt)
-	return t
-}
-
-// Init makes bin, the binary already deployed (in the image), iteration 1's build; started is
-// when the session began, where iteration 1's edit→ready counts from.
-func (l *Loop) Init(bin []byte, buildTime time.Duration, started time.Time) {
-	h := l.Shipper.Remember(bin)
-	l.current.Store(&h)
-	l.iteration.Store(1)
-	l.started, l.firstBuild = started, buildTime
-	l.size.Store(int64(len(bin)))
-}
-
-// Join brings a target that just appeared (a new or restarted pod) to the current binary, or,
-// when it already runs it, reports it ready once it is; kodata edited during the session
-// reaches it too.
-func (l *Loop) Join(ctx context.Context, t *Target) {
-	l.filesMu.Lock()
-	var edited []string
-	for rel := range l.edited {
-		edited = append(edited, rel)
-	}
-	l.filesMu.Unlock()
-	if len(edited) > 0 {
-		sort.Strings(edited)
-		l.sync(ctx, t, time.Now(), edited)
-	}
-	h := l.Current()
-	if t.runs() != h {
-		l.Bring(ctx, t, l.Iteration(), time.Now(), 0, h, int(l.size.Load()))
-		return
-	}
-	st, err := waitState(ctx, t.Client, l.ReadyTimeout)
-	if err != nil {
-		if ctx.Err() == nil {
-			l.Report.Failed(report.Failed{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(), Error: err.Error()})
-		}
-		return
-	}
-	switch st.State {
-	case agentapi.StateExited:
-		if st.ExitCode != nil {
-			l.Report.Crashed(report.Crashed{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(),
-				ExitCode: *st.ExitCode, LastOutput: st.LastOutput})
-		}
-	case agentapi.StateReady:
-		l.Report.Ready(report.Ready{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(),
-			EditToReady: agentapi.Ms(time.Since(l.started)), BuildMS: agentapi.Ms(l.firstBuild),
-			BinaryBytes: int(l.size.Load()), SHA256: h.String(), Method: "image"})
-	}
-}
-
 // kodata picks the paths of a batch that lie in KoData, relative to it.
 func (l *Loop) kodata(paths []string) []string {
 	if l.KoData == "" {
@@ -428,8 +342,9 @@ func (l *Loop) kodata(paths []string) []string {
 	return out
 }
 
-// syncAll brings kodata files to every target at once.
-func (l *Loop) syncAll(ctx context.Context, first time.Time, files []string) {
+// syncAll queues kodata files for every target; each reads them from disk when its turn comes,
+// so it gets them as they are then.
+func (l *Loop) syncAll(first time.Time, files []string) {
 	l.filesMu.Lock()
 	if l.edited == nil {
 		l.edited = map[string]bool{}
@@ -438,46 +353,14 @@ func (l *Loop) syncAll(ctx context.Context, first time.Time, files []string) {
 		l.edited[f] = true
 	}
 	l.filesMu.Unlock()
-	var wg sync.WaitGroup
-	for _, t := range l.Targets() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l.sync(ctx, t, first, files)
-		}()
+	for _, t := range l.targets() {
+		t.addFiles(files, first)
 	}
-	wg.Wait()
 }
 
-// sync puts each file as it is now on disk (or deletes it when it is gone) into t's sync dir.
-func (l *Loop) sync(ctx context.Context, t *Target, first time.Time, files []string) {
-	sent, total := []string{}, 0
-	for _, rel := range files {
-		p := filepath.Join(l.KoData, filepath.FromSlash(rel))
-		fi, err := os.Stat(p)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			err = t.Client.DeleteFile(ctx, rel)
-		case err != nil:
-		case fi.IsDir():
-			continue // its files come on their own
-		default:
-			var data []byte
-			if data, err = os.ReadFile(p); err == nil {
-				err = t.Client.PutFile(ctx, rel, data)
-				total += len(data)
-			}
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				l.Report.Failed(report.Failed{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(), Error: fmt.Sprintf("sync kodata/%s: %v", rel, err)})
-			}
-			return
-		}
-		sent = append(sent, "kodata/"+rel)
+func (l *Loop) targets() []*Target {
+	if l.Targets == nil {
+		return nil
 	}
-	if len(sent) > 0 {
-		l.Report.Synced(report.Synced{Service: l.Service, Pod: t.Name, Files: sent, Bytes: total,
-			EditToReady: agentapi.Ms(time.Since(first))})
-	}
+	return l.Targets()
 }

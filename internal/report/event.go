@@ -17,6 +17,7 @@ const (
 	KindForwarding  = "forwarding"
 	KindProbeFailed = "probe_failed"
 	KindSynced      = "synced"
+	KindSlow        = "ship_slow"
 )
 
 // Event is one line of --output json, decoded: Kind says which one of the other fields is set.
@@ -32,6 +33,7 @@ type Event struct {
 	Forwarding  *Forwarding
 	ProbeFailed *ProbeFailed
 	Synced      *Synced
+	Slow        *Slow
 }
 
 // payload is the field of e that Kind names, nil when none is.
@@ -53,8 +55,34 @@ func (e Event) payload() any {
 		return e.ProbeFailed
 	case e.Synced != nil:
 		return e.Synced
+	case e.Slow != nil:
+		return e.Slow
 	}
 	return nil
+}
+
+// Where names the service, pod and iteration e is about, where its kind has them ("" and 0
+// where not: a build failure has no pod, a sync no iteration, a forwarding none of them).
+func (e Event) Where() (service, pod string, iteration int) {
+	switch {
+	case e.Ready != nil:
+		return e.Ready.Service, e.Ready.Pod, e.Ready.Iteration
+	case e.BuildFailed != nil:
+		return e.BuildFailed.Service, "", e.BuildFailed.Iteration
+	case e.Crashed != nil:
+		return e.Crashed.Service, e.Crashed.Pod, e.Crashed.Iteration
+	case e.Failed != nil:
+		return e.Failed.Service, e.Failed.Pod, e.Failed.Iteration
+	case e.ProbeFailed != nil:
+		return e.ProbeFailed.Service, e.ProbeFailed.Pod, e.ProbeFailed.Iteration
+	case e.Synced != nil:
+		return e.Synced.Service, e.Synced.Pod, 0
+	case e.Slow != nil:
+		return e.Slow.Service, e.Slow.Pod, e.Slow.Iteration
+	case e.Info != nil:
+		return e.Info.Service, "", 0
+	}
+	return "", "", 0
 }
 
 // String is the event as its JSON line, for messages about it.
@@ -104,6 +132,9 @@ func Decode(line []byte) (Event, error) {
 	case KindSynced:
 		e.Synced = &Synced{}
 		into = e.Synced
+	case KindSlow:
+		e.Slow = &Slow{}
+		into = e.Slow
 	case "":
 		return Event{}, errors.New("not an event: no \"event\" member")
 	default:

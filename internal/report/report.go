@@ -78,6 +78,17 @@ type Synced struct {
 	EditToReady float64  `json:"edit_to_ready_ms"`
 }
 
+// Slow says a pod has not confirmed an iteration after a while (a slow link, a slow start, or
+// a pod or port-forward that hangs): the other pods did not wait for it, and it gets the newest
+// build as soon as it answers.
+type Slow struct {
+	Event     string  `json:"event"` // "ship_slow"
+	Service   string  `json:"service"`
+	Pod       string  `json:"pod"`
+	Iteration int     `json:"iteration"`
+	AfterMS   float64 `json:"after_ms"`
+}
+
 // Info is a progress message (watching, building, connected...).
 type Info struct {
 	Event   string `json:"event"` // "info"
@@ -209,6 +220,15 @@ func (r *Reporter) Forwarding(e Forwarding) {
 			to = "the session's pods"
 		}
 		return fmt.Sprintf("• forwarding %s to port %d of %s", e.Local, e.Remote, to)
+	})
+}
+
+// Slow reports a pod that is slow to confirm an iteration.
+func (r *Reporter) Slow(e Slow) {
+	e.Event = KindSlow
+	r.write(e, func() string {
+		return fmt.Sprintf("… %s [%s]  iteration %d not confirmed after %s: the other pods went on; this one gets the newest build when it answers",
+			e.Service, e.Pod, e.Iteration, secs(e.AfterMS))
 	})
 }
 

@@ -27,6 +27,7 @@ func emitAll(r *report.Reporter) {
 	r.ProbeFailed(report.ProbeFailed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 1, Probe: "exec podcli ready", Error: `exec: "podcli": executable file not found in $PATH`, Failures: 1, Permanent: true})
 	r.Synced(report.Synced{Service: "hello", Pod: "hello-7d4b9-x2x", Files: []string{"kodata/index.html"}, Bytes: 2048, EditToReady: 42})
 	r.Forwarding(report.Forwarding{Local: "127.0.0.1:40123", Remote: 8080})
+	r.Slow(report.Slow{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 7, AfterMS: 10000})
 }
 
 func TestGolden(t *testing.T) {
@@ -61,7 +62,7 @@ func TestDecodeReadsWhatTheReporterWrites(t *testing.T) {
 			t.Errorf("decoded and written again:\n got %s\nwant %s", got, sc.Text())
 		}
 	}
-	for _, k := range []string{report.KindReady, report.KindBuildFailed, report.KindCrashed, report.KindFailed, report.KindInfo, report.KindForwarding, report.KindProbeFailed, report.KindSynced} {
+	for _, k := range []string{report.KindReady, report.KindBuildFailed, report.KindCrashed, report.KindFailed, report.KindInfo, report.KindForwarding, report.KindProbeFailed, report.KindSynced, report.KindSlow} {
 		if kinds[k] == 0 {
 			t.Errorf("emitAll writes no %s event", k)
 		}
@@ -71,6 +72,10 @@ func TestDecodeReadsWhatTheReporterWrites(t *testing.T) {
 	if e, err = report.Decode([]byte(`{"event":"forwarding","local":"127.0.0.1:1234","remote_port":8080}`)); err != nil || e.Forwarding == nil ||
 		e.Forwarding.Local != "127.0.0.1:1234" || e.Forwarding.Remote != 8080 || e.Ready != nil {
 		t.Fatalf("forwarding: %+v, %v", e.Forwarding, err)
+	}
+	e, err = report.Decode([]byte(`{"event":"ship_slow","service":"s","pod":"p","iteration":7,"after_ms":1}`))
+	if s, p, it := e.Where(); err != nil || s != "s" || p != "p" || it != 7 {
+		t.Fatalf("ship_slow: Where() = %q, %q, %d (%v)", s, p, it, err)
 	}
 }
 

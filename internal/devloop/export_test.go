@@ -1,0 +1,16 @@
+package devloop
+
+import "time"
+
+// SetRetry shortens the waits before a target that did not answer is asked again.
+func SetRetry(l *Loop, first, most time.Duration) { l.retry, l.maxRetry = first, most }
+
+// Queued is the iteration of the build waiting in t's queue (0: none).
+func Queued(t *Target) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.next == nil {
+		return 0
+	}
+	return t.next.build.it
+}
