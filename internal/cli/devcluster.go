@@ -15,6 +15,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/hotpod/hotpod/internal/debugport"
 	"github.com/hotpod/hotpod/internal/devloop"
 	"github.com/hotpod/hotpod/internal/kube"
 	"github.com/hotpod/hotpod/internal/manifest"
@@ -64,7 +65,11 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	}
 	defer removeWork()
 	sessionID, token := randomHex(4), randomHex(24)
-	dev := manifest.Dev{Session: sessionID, TokenSecret: "hotpod-" + sessionID, Images: map[string]manifest.Built{}}
+	dev := manifest.Dev{Session: sessionID, TokenSecret: "hotpod-" + sessionID, Images: map[string]manifest.Built{}, Debug: f.debug}
+	var dbg *debugport.Set // --debug
+	if f.debug {
+		dbg = &debugport.Set{Delve: debugDelve(ctx, rep, platforms[0]), Report: rep}
+	}
 	loops := map[string]*devloop.Loop{}
 	watchers := map[string]*watch.Watcher{}
 	names := serviceNames(refs)
@@ -93,6 +98,15 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 		loop.Init(res.Binary, time.Since(t), started)
 		loops[key] = loop
 		rep.Infof(res.Main.Name, "pushed %s", res.Built.Ref)
+	}
+	if dbg != nil {
+		// Consecutive ports, in the order of the manifests' images.
+		for i, ref := range refs {
+			if err := dbg.Listen(manifest.KoPrefix+ref, names[ref], f.debugPort+i); err != nil {
+				return err
+			}
+		}
+		go dbg.Serve(ctx)
 	}
 	podNamespaces := []string{}
 	for _, t := range targets {
@@ -155,6 +169,9 @@ func devCluster(ctx context.Context, env Env, f devFlags, method ship.Method) er
 	// The session follows the pods from their start, while they roll out: their logs, an app
 	// that crashes at start, a probe that fails, and an edit saved meanwhile all show at once.
 	mgr := &session.Manager{Kube: k, Namespaces: podNamespaces, Session: sessionID, Token: token, Loops: loops, Report: rep, Logs: logs}
+	if dbg != nil {
+		mgr.Debug = dbg
+	}
 	go mgr.Run(ctx)
 	for _, fw := range f.forwards {
 		addr, err := mgr.Forward(ctx, fw.Local, fw.Remote)

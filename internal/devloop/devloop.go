@@ -131,7 +131,7 @@ func waitState(ctx context.Context, c *agentapi.Client, timeout time.Duration) (
 		if err != nil {
 			return st, err
 		}
-		if st.State == agentapi.StateReady || st.State == agentapi.StateExited {
+		if st.State == agentapi.StateReady || st.State == agentapi.StateExited || st.State == agentapi.StatePaused {
 			return st, nil
 		}
 		if time.Now().After(deadline) {
@@ -300,6 +300,13 @@ func (l *Loop) Bring(ctx context.Context, t *Target, it int, first time.Time, bu
 	switch res.State {
 	case agentapi.StateExited:
 		return // the event stream reports the crash, with its output
+	case agentapi.StatePaused:
+		// Stopped in the debugger (--debug): not a failure. The event stream reports a new
+		// pause; a swap that waits for a paused app is news of this edit.
+		if res.Debug != nil && res.Debug.SwapPending {
+			l.Report.Paused(report.Paused{Service: l.Service, Pod: t.Name, Iteration: it, At: res.Debug.At, SwapPending: true})
+		}
+		return
 	case agentapi.StateReady:
 	default:
 		fail(fmt.Errorf("the new version did not become ready within %s (state %s)", l.ReadyTimeout, res.State))
@@ -321,6 +328,10 @@ func (l *Loop) Follow(ctx context.Context, t *Target) {
 			case e.Type == agentapi.EventExited && e.ExitCode != nil:
 				l.Report.Crashed(report.Crashed{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(),
 					ExitCode: *e.ExitCode, LastOutput: e.LastOutput})
+			case e.Type == agentapi.EventPaused:
+				l.Report.Paused(report.Paused{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(), At: e.At})
+			case e.Type == agentapi.EventResumed:
+				l.Report.Infof(l.Service, "%s runs again", t.Name)
 			case e.Type == agentapi.EventProbeFailed && (e.Permanent || e.Failures >= 3):
 				// The first check a millisecond after a start usually finds the port closed:
 				// a check that keeps failing is news, one that failed once is not.
@@ -383,6 +394,12 @@ func (l *Loop) Join(ctx context.Context, t *Target) {
 		return
 	}
 	switch st.State {
+	case agentapi.StatePaused:
+		at := ""
+		if st.Debug != nil {
+			at = st.Debug.At
+		}
+		l.Report.Paused(report.Paused{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(), At: at})
 	case agentapi.StateExited:
 		if st.ExitCode != nil {
 			l.Report.Crashed(report.Crashed{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(),

@@ -76,6 +76,19 @@ type Synced struct {
 	EditToReady float64  `json:"edit_to_ready_ms"`
 }
 
+// Paused says a pod's app is stopped in the debugger (hotpod dev --debug): at a breakpoint,
+// halted by a client, at an unrecovered panic. Not a failure: its readiness waits for the
+// debugger client to let it run.
+type Paused struct {
+	Event     string `json:"event"` // "paused"
+	Service   string `json:"service"`
+	Pod       string `json:"pod"`
+	Iteration int    `json:"iteration"`
+	At        string `json:"at"`
+	// SwapPending: the edit's build waits until the app runs again.
+	SwapPending bool `json:"swap_pending,omitempty"`
+}
+
 // Info is a progress message (watching, building, connected...).
 type Info struct {
 	Event   string `json:"event"` // "info"
@@ -186,6 +199,18 @@ func (r *Reporter) Synced(e Synced) {
 	e.Event = "synced"
 	r.write(e, func() string {
 		return fmt.Sprintf("✓ %s [%s]  synced %s (%s)   edit→ready %s", e.Service, e.Pod, strings.Join(e.Files, ", "), Bytes(e.Bytes), secs(e.EditToReady))
+	})
+}
+
+// Paused reports e.
+func (r *Reporter) Paused(e Paused) {
+	e.Event = "paused"
+	r.write(e, func() string {
+		s := fmt.Sprintf("⏸ %s [%s]  paused in the debugger at %s", e.Service, e.Pod, e.At)
+		if e.SwapPending {
+			s += ": the new build starts when it runs again"
+		}
+		return s
 	})
 }
 

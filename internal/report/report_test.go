@@ -21,6 +21,8 @@ func emitAll(r *report.Reporter) {
 	r.Failed(report.Failed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 6, Error: "ship: connection refused"})
 	r.ProbeFailed(report.ProbeFailed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 1, Probe: "GET http://127.0.0.1:8080/healthz", Error: "404 Not Found", Failures: 5})
 	r.ProbeFailed(report.ProbeFailed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 1, Probe: "exec podcli ready", Error: `exec: "podcli": executable file not found in $PATH`, Failures: 1, Permanent: true})
+	r.Paused(report.Paused{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 7, At: "/src/hello/main.go:31 main.handler (breakpoint 1)"})
+	r.Paused(report.Paused{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 8, At: "/src/hello/main.go:31 main.handler (breakpoint 1)", SwapPending: true})
 	r.Synced(report.Synced{Service: "hello", Pod: "hello-7d4b9-x2x", Files: []string{"kodata/index.html"}, Bytes: 2048, EditToReady: 42})
 }
 
