@@ -42,6 +42,7 @@ Flags:
 	fs.DurationVar(&f.grace, "grace", 10*time.Second, "how long the app may take to stop when the agent stops (and on restarts with --stop-policy graceful)")
 	fs.StringVar(&f.stopPolicy, "stop-policy", string(agent.StopFast), fmt.Sprintf("how a restart stops the app: %s (stop signal, SIGKILL to its group after %v), graceful (after --grace), kill (SIGKILL at once)", agent.StopFast, agent.FastGrace))
 	fs.StringVar(&f.syncDir, "sync-dir", "", "directory PUT /v1/files writes into (the app's KO_DATA_PATH, an emptyDir)")
+	fs.StringVar(&f.debug, "debug", "", "where PUT /v1/debug/dlv puts dlv (in an emptyDir); once it is there the app runs under it, `dlv exec` of --binary with the app's own arguments")
 	fs.StringVar(&f.syncSeed, "sync-seed", "", "copy this directory tree into --sync-dir first, unless it was seeded before")
 	fs.BoolVar(&f.exitWithApp, "exit-with-app", false, "exit with the app's code when it exits on its own, as the container would without the agent (Jobs); by default the agent stays up for the next binary")
 	fs.StringVar(&f.addrFile, "addr-file", "", "write the bound control address to this file")
@@ -58,10 +59,10 @@ Flags:
 }
 
 type flags struct {
-	listen, tokenFile, binary, seed, probe, ready, stopSig, stopPolicy, syncDir, syncSeed, addrFile string
-	grace                                                                                           time.Duration
-	command                                                                                         []string
-	exitWithApp                                                                                     bool
+	listen, tokenFile, binary, seed, probe, ready, stopSig, stopPolicy, syncDir, syncSeed, addrFile, debug string
+	grace                                                                                                  time.Duration
+	command                                                                                                []string
+	exitWithApp                                                                                            bool
 }
 
 func run(f flags) (int, error) {
@@ -130,5 +131,5 @@ func run(f flags) (int, error) {
 	return agent.Run(context.Background(),
 		agent.Options{Listen: f.listen, Token: token, AddrFile: f.addrFile},
 		agent.Config{Command: f.command, Binary: f.binary, Env: env, StopSignal: sig, Grace: f.grace, StopPolicy: policy,
-			Probe: probe, SyncDir: f.syncDir, Stdout: os.Stdout, Stderr: os.Stderr, Reap: reap, ExitWithApp: f.exitWithApp})
+			Probe: probe, SyncDir: f.syncDir, Delve: f.debug, Stdout: os.Stdout, Stderr: os.Stderr, Reap: reap, ExitWithApp: f.exitWithApp})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hotpod/hotpod/internal/agentapi"
@@ -100,6 +101,60 @@ func Handler(s *Supervisor, token string) http.Handler {
 	})
 	mux.HandleFunc("DELETE "+agentapi.PathFiles+"{path...}", func(w http.ResponseWriter, r *http.Request) {
 		fileAnswer(w, s.DeleteFile(r.PathValue("path")))
+	})
+	mux.HandleFunc("PUT "+agentapi.PathDebugDelve, func(w http.ResponseWriter, r *http.Request) {
+		sum, err := delta.ParseHash(r.URL.Query().Get("sha256"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("sha256=: %w", err))
+			return
+		}
+		p, err := agentapi.ParseUpdateParams(r.URL.Query())
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		if r.ContentLength > MaxFile {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("dlv of %d bytes is larger than %d", r.ContentLength, int64(MaxFile)))
+			return
+		}
+		res, err := s.PutDelve(sum, stallReader(w, r), p)
+		switch {
+		case err == nil:
+			writeJSON(w, http.StatusOK, res)
+		case errors.Is(err, ErrNoDebug):
+			writeError(w, http.StatusNotFound, err)
+		case errors.Is(err, ErrBadFile):
+			writeError(w, http.StatusBadRequest, err)
+		case errors.Is(err, ErrNoSpace):
+			writeError(w, http.StatusInsufficientStorage, err)
+		case errors.Is(err, ErrShuttingDown):
+			writeError(w, http.StatusServiceUnavailable, err)
+		default:
+			writeError(w, http.StatusInternalServerError, err)
+		}
+	})
+	mux.HandleFunc("GET "+agentapi.PathDebugConnect, func(w http.ResponseWriter, r *http.Request) {
+		if !strings.EqualFold(r.Header.Get("Upgrade"), agentapi.DebugUpgrade) {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("%s needs Connection: Upgrade and Upgrade: %s", agentapi.PathDebugConnect, agentapi.DebugUpgrade))
+			return
+		}
+		dlv, err := s.DebugConn()
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		defer dlv.Close()
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Time{}) // a debug session idles for as long as it likes
+		if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+agentapi.DebugUpgrade+"\r\n\r\n"); err != nil {
+			return
+		}
+		s.serveDebug(conn, brw.Reader, dlv)
 	})
 	mux.HandleFunc("GET "+agentapi.PathEvents, func(w http.ResponseWriter, r *http.Request) {
 		events, stop := s.Subscribe()

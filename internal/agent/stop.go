@@ -72,7 +72,14 @@ func (s *Supervisor) stop(p *process, policy StopPolicy, sig syscall.Signal, gra
 		}
 	}
 	// Whatever is left of the group (the app itself after the grace, or children that outlived
-	// it) goes now.
+	// it) goes now. Under the debugger the app has a group of its own, and outlives a killed
+	// dlv (a tracer's death lets its tracee go): it goes first.
+	if p.dbg != nil {
+		for _, c := range childrenOf(p.pid) {
+			_ = syscall.Kill(-c, syscall.SIGKILL)
+			_ = syscall.Kill(c, syscall.SIGKILL)
+		}
+	}
 	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 	<-p.exited
 	waitGroupGone(p.pid, 5*time.Second)
@@ -116,4 +123,32 @@ func liveInGroup(pgid int) bool {
 		}
 	}
 	return false
+}
+
+// childrenOf lists the processes whose parent is pid, from /proc.
+func childrenOf(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	want := strconv.Itoa(pid)
+	var out []int
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		if f := strings.Fields(string(b[i+1:])); len(f) > 1 && f[1] == want {
+			out = append(out, n)
+		}
+	}
+	return out
 }

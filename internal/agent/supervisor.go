@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,10 @@ type Config struct {
 	Probe *agentapi.Probe
 	// SyncDir is where PUT /v1/files writes ("" refuses it).
 	SyncDir string
+	// Delve is where the dlv that PUT /v1/debug/dlv delivers is kept ("" refuses it). Once it
+	// is there, the app runs under it (`dlv exec` of Binary with the app's own arguments; see
+	// debug.go).
+	Delve string
 	// Stdout and Stderr receive the app's output as it is written.
 	Stdout, Stderr io.Writer
 	// ExitWithApp ends Run with the app's exit code when the app exits on its own (a Job's
@@ -76,11 +81,16 @@ type Supervisor struct {
 	lastOut  []string
 	shutdown bool
 	subs     map[chan agentapi.Event]struct{}
+
+	dbg     *debugRun    // the dlv the app runs under; nil when it runs on its own
+	delve   delta.Hash   // of the dlv at Config.Delve (zero when there is none)
+	clients atomic.Int32 // debugger connections open through the agent
+	tunnels map[debugClient]struct{}
 }
 
 // process is one run of the app.
 type process struct {
-	pid      int // also its process group
+	pid      int // also its process group; under the debugger, dlv's (one dlv serves every run)
 	start    time.Time
 	readyAt  time.Time
 	state    agentapi.State
@@ -89,8 +99,19 @@ type process struct {
 	ready    chan struct{} // closed when the probe passed
 	hopeless chan struct{} // closed when the probe can never pass
 	cancel   context.CancelFunc
+	probeCtx context.Context // ends with the run
 	code     int
 	drained  sync.WaitGroup
+
+	// Under the debugger (see debug.go): dlv's session, the app's own pid, and whether the app
+	// is stopped in the debugger (at a breakpoint, halted by a client, at its entry).
+	dbg       *debugRun
+	app       int
+	launching bool          // dlv is loading the binary; the app has not run yet
+	paused    chan struct{} // closed when this run first pauses in the debugger
+	isPaused  bool
+	pausedAt  string
+	stops     int // stopped states seen in a row by the debugger's poller
 
 	probeErr      string
 	probeFailures int
@@ -127,7 +148,7 @@ func New(cfg Config) (*Supervisor, error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
-	s := &Supervisor{cfg: cfg, out: newOutput(20), subs: map[chan agentapi.Event]struct{}{},
+	s := &Supervisor{cfg: cfg, out: newOutput(20), subs: map[chan agentapi.Event]struct{}{}, tunnels: map[debugClient]struct{}{},
 		waiters: map[int]chan syscall.WaitStatus{}}
 	if cfg.Probe != nil {
 		c, err := newChecker(*cfg.Probe, s)
@@ -142,6 +163,12 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("read the app binary: %w", err)
 	}
 	s.sha, s.size = sum, size
+	if cfg.Delve != "" {
+		removeLeftovers(cfg.Delve)
+		if sum, _, err := hashFile(cfg.Delve); err == nil {
+			s.delve = sum // a restarted container keeps its emptyDir, and its dlv
+		}
+	}
 	return s, nil
 }
 
@@ -189,22 +216,40 @@ func (s *Supervisor) startLocked() error {
 	if s.shutdown {
 		return errors.New("the agent is shutting down")
 	}
+	if s.debugOn() {
+		return s.startDebugLocked()
+	}
 	path, err := lookPath(s.cfg.Command[0], s.cfg.Env, s.cfg.Dir)
 	if err != nil {
 		return err
 	}
-	rOut, wOut, err := os.Pipe()
+	p, err := s.spawnApp(path, s.cfg.Command)
 	if err != nil {
 		return err
+	}
+	if s.probe == nil {
+		s.readyLocked(p)
+	} else {
+		go s.runProbe(p.probeCtx, p)
+	}
+	return nil
+}
+
+// spawnApp starts argv (the app, or dlv running it) in its own process group with its output
+// going through the agent, makes it the current run and reports it started.
+func (s *Supervisor) spawnApp(path string, argv []string) (*process, error) {
+	rOut, wOut, err := os.Pipe()
+	if err != nil {
+		return nil, err
 	}
 	rErr, wErr, err := os.Pipe()
 	if err != nil {
 		rOut.Close()
 		wOut.Close()
-		return err
+		return nil, err
 	}
 	s.out.reset() // the last lines are this run's
-	pid, done, err := s.spawn(path, s.cfg.Command, &os.ProcAttr{
+	pid, done, err := s.spawn(path, argv, &os.ProcAttr{
 		Dir:   s.cfg.Dir,
 		Env:   s.cfg.Env,
 		Files: []*os.File{os.Stdin, wOut, wErr},
@@ -216,24 +261,26 @@ func (s *Supervisor) startLocked() error {
 	if err != nil {
 		rOut.Close()
 		rErr.Close()
-		return fmt.Errorf("start %s: %w", path, err)
+		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &process{pid: pid, start: time.Now(), state: agentapi.StateStarting,
-		exited: make(chan struct{}), ready: make(chan struct{}), hopeless: make(chan struct{}), cancel: cancel}
+	p := s.newRunLocked(pid)
 	p.drained.Add(2)
 	go func() { defer p.drained.Done(); s.out.copy(s.cfg.Stdout, rOut); rOut.Close() }()
 	go func() { defer p.drained.Done(); s.out.copy(s.cfg.Stderr, rErr); rErr.Close() }()
+	go func() { s.exited(p, <-done) }()
+	return p, nil
+}
+
+// newRunLocked makes a new run of the app (process pid) the current one and reports it started.
+func (s *Supervisor) newRunLocked(pid int) *process {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &process{pid: pid, start: time.Now(), state: agentapi.StateStarting,
+		exited: make(chan struct{}), ready: make(chan struct{}), hopeless: make(chan struct{}), paused: make(chan struct{}),
+		cancel: cancel, probeCtx: ctx}
 	s.proc = p
 	s.exitCode, s.lastOut = nil, nil
-	s.emitLocked(agentapi.Event{Type: agentapi.EventStarted, PID: p.pid, SHA256: s.sha.String()})
-	go func() { s.exited(p, <-done) }()
-	if s.probe == nil {
-		s.readyLocked(p)
-	} else {
-		go s.runProbe(ctx, p)
-	}
-	return nil
+	s.emitLocked(agentapi.Event{Type: agentapi.EventStarted, PID: p.appPID(), SHA256: s.sha.String()})
+	return p
 }
 
 // startFailedLocked reports a command that could not be started as a process that exited at
@@ -246,7 +293,7 @@ func (s *Supervisor) startFailedLocked(err error) {
 	msg := "hotpod-agent: " + err.Error()
 	fmt.Fprintln(s.cfg.Stderr, msg)
 	p := &process{start: time.Now(), state: agentapi.StateExited, exited: make(chan struct{}),
-		ready: make(chan struct{}), hopeless: make(chan struct{}), cancel: func() {}, code: code}
+		ready: make(chan struct{}), hopeless: make(chan struct{}), paused: make(chan struct{}), cancel: func() {}, code: code}
 	close(p.exited)
 	s.proc = p
 	s.exitCode, s.lastOut = &code, []string{msg}
@@ -328,6 +375,24 @@ func (s *Supervisor) exited(p *process, ws syscall.WaitStatus) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if d := p.dbg; d != nil {
+		// dlv itself ended: so did the run of the app it held.
+		s.delveGoneLocked(d)
+		if s.proc != nil && s.proc.dbg == d {
+			p = s.proc
+		}
+	}
+	s.endRunLocked(p, code)
+}
+
+// endRunLocked records the end of run p with its exit code: stopped when the agent asked for
+// it, else exited on its own (with its last lines of output).
+func (s *Supervisor) endRunLocked(p *process, code int) {
+	select {
+	case <-p.exited:
+		return // ended before
+	default:
+	}
 	p.cancel()
 	p.code = code
 	ran := time.Since(p.start)
@@ -337,14 +402,14 @@ func (s *Supervisor) exited(p *process, ws syscall.WaitStatus) {
 	}
 	if p.stopped || s.shutdown {
 		p.state = agentapi.StateStopped
-		s.emitLocked(agentapi.Event{Type: agentapi.EventStopped, PID: p.pid, ExitCode: &code, AfterMS: agentapi.Ms(ran)})
+		s.emitLocked(agentapi.Event{Type: agentapi.EventStopped, PID: p.appPID(), ExitCode: &code, AfterMS: agentapi.Ms(ran)})
 	} else {
 		p.state = agentapi.StateExited
 		last := s.out.last()
 		if current {
 			s.lastOut = last
 		}
-		s.emitLocked(agentapi.Event{Type: agentapi.EventExited, PID: p.pid, ExitCode: &code, AfterMS: agentapi.Ms(ran), LastOutput: last})
+		s.emitLocked(agentapi.Event{Type: agentapi.EventExited, PID: p.appPID(), ExitCode: &code, AfterMS: agentapi.Ms(ran), LastOutput: last})
 	}
 	close(p.exited)
 }
@@ -354,7 +419,7 @@ func (s *Supervisor) readyLocked(p *process) {
 	p.readyAt = time.Now()
 	p.probeErr, p.probeFailures = "", 0
 	close(p.ready)
-	s.emitLocked(agentapi.Event{Type: agentapi.EventReady, PID: p.pid, AfterMS: agentapi.Ms(time.Since(p.start))})
+	s.emitLocked(agentapi.Event{Type: agentapi.EventReady, PID: p.appPID(), AfterMS: agentapi.Ms(time.Since(p.start))})
 }
 
 // runProbe checks readiness from right after the start until it passes or the process ends.
@@ -375,11 +440,22 @@ func (s *Supervisor) runProbe(ctx context.Context, p *process) {
 			s.mu.Unlock()
 			return
 		}
+		if p.isPaused || p.launching {
+			// Stopped in the debugger (or not yet let run by it): it cannot answer, and that is
+			// not news. Keep checking: it answers once it runs again.
+			s.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
 		p.probeFailures++
 		p.probeErr = s.probe.String() + " → " + err.Error()
 		if p.probeFailures == 1 || time.Since(p.probeReported) >= agentapi.ProbeReportEvery {
 			p.probeReported = time.Now()
-			s.emitLocked(agentapi.Event{Type: agentapi.EventProbeFailed, PID: p.pid, Probe: s.probe.String(),
+			s.emitLocked(agentapi.Event{Type: agentapi.EventProbeFailed, PID: p.appPID(), Probe: s.probe.String(),
 				Error: p.probeErr, Failures: p.probeFailures, Permanent: permanent})
 		}
 		if permanent {
@@ -414,8 +490,8 @@ func (s *Supervisor) Signal(sig syscall.Signal) {
 	s.mu.Lock()
 	p := s.proc
 	s.mu.Unlock()
-	if p != nil && p.pid > 0 {
-		_ = syscall.Kill(p.pid, sig)
+	if p != nil && p.appPID() > 0 {
+		_ = syscall.Kill(p.appPID(), sig)
 	}
 }
 
@@ -432,6 +508,9 @@ func (s *Supervisor) Shutdown(sig syscall.Signal) int {
 		sig = s.cfg.StopSignal
 	}
 	if p != nil {
+		if p.dbg != nil {
+			s.stopDebug(p.dbg, p.app)
+		}
 		s.stop(p, StopGraceful, sig, s.cfg.Grace)
 	}
 	s.mu.Lock()
@@ -458,10 +537,14 @@ func (s *Supervisor) statusLocked() agentapi.Status {
 	if p := s.proc; p != nil {
 		st.State = p.state
 		if p.state == agentapi.StateStarting || p.state == agentapi.StateReady {
-			st.PID = p.pid
+			st.PID = p.appPID()
 		}
 		st.ProbeError, st.ProbeFailures = p.probeErr, p.probeFailures
+		if p.isPaused && (p.state == agentapi.StateStarting || p.state == agentapi.StateReady) {
+			st.State = agentapi.StatePaused
+		}
 	}
+	st.Debug = s.debugStatusLocked()
 	return st
 }
 

@@ -204,27 +204,38 @@ func (s *Supervisor) Restart(p agentapi.UpdateParams) (agentapi.UpdateResult, er
 func (s *Supervisor) restart(p agentapi.UpdateParams) (agentapi.UpdateResult, error) {
 	t0 := time.Now()
 	s.mu.Lock()
-	old := s.proc
+	old, d := s.proc, s.dbg
 	s.mu.Unlock()
-	if old != nil {
-		s.stopForRestart(old)
-	}
-	s.mu.Lock()
-	if s.shutdown {
+	var proc *process
+	if d != nil && d.rpc != nil && s.debugOn() {
+		// Under the debugger: Delve restarts the app, its clients and breakpoints stay.
+		var err error
+		if proc, err = s.restartDebug(d, false); err != nil {
+			if old != nil {
+				s.stop(old, StopKill, syscall.SIGKILL, 0)
+			}
+			return agentapi.UpdateResult{RestartMS: agentapi.Ms(time.Since(t0)), Status: s.Status()}, err
+		}
+	} else {
+		if old != nil {
+			s.stopForRestart(old)
+		}
+		s.mu.Lock()
+		if s.shutdown {
+			s.mu.Unlock()
+			return agentapi.UpdateResult{Status: s.Status()}, ErrShuttingDown
+		}
+		err := s.startLocked()
+		if err == nil {
+			s.restarts++
+		}
+		proc = s.proc
 		s.mu.Unlock()
-		return agentapi.UpdateResult{Status: s.Status()}, ErrShuttingDown
+		if err != nil {
+			return agentapi.UpdateResult{RestartMS: agentapi.Ms(time.Since(t0)), Status: s.Status()}, err
+		}
 	}
-	err := s.startLocked()
-	if err == nil {
-		s.restarts++
-	}
-	proc := s.proc
-	s.mu.Unlock()
 	res := agentapi.UpdateResult{RestartMS: agentapi.Ms(time.Since(t0))}
-	if err != nil {
-		res.Status = s.Status()
-		return res, err
-	}
 	if p.Wait == agentapi.WaitReady {
 		select {
 		case <-proc.ready:
@@ -233,6 +244,7 @@ func (s *Supervisor) restart(p agentapi.UpdateParams) (agentapi.UpdateResult, er
 			s.mu.Unlock()
 		case <-proc.exited:
 		case <-proc.hopeless:
+		case <-proc.paused: // stopped in the debugger: the answer says where
 		case <-time.After(p.Timeout):
 		}
 	}

@@ -26,7 +26,19 @@ const (
 	// the agent's sync dir. PUT ?sha256=HEX, body = the file: written atomically, the app is not
 	// restarted; DELETE removes it (a directory with what it holds). See CheckFilePath.
 	PathFiles = "/v1/files/"
+	// PathDebugDelve: PUT ?sha256=HEX (and UpdateParams), body = a dlv binary for this platform.
+	// The agent (started with --debug) verifies it, renames it into place and runs the app under
+	// it from then on (a restart); reply: UpdateResult. 404 when the agent was started without
+	// --debug.
+	PathDebugDelve = "/v1/debug/dlv"
+	// PathDebugConnect: GET with "Connection: Upgrade" and "Upgrade: " + DebugUpgrade; the agent
+	// answers 101 and the connection then carries Delve's own protocol (JSON-RPC v2 or DAP, as
+	// the client speaks) to the dlv the app runs under. 503 while there is none.
+	PathDebugConnect = "/v1/debug/connect"
 )
+
+// DebugUpgrade is the Upgrade token of PathDebugConnect.
+const DebugUpgrade = "hotpod-debug"
 
 // Event types of PathEvents.
 const (
@@ -36,6 +48,8 @@ const (
 	EventStopped     = "stopped"      // stopped by the agent: PID, ExitCode, AfterMS it ran
 	EventExited      = "exited"       // exited on its own: PID, ExitCode, AfterMS, LastOutput
 	EventProbeFailed = "probe_failed" // PID, Probe, Error, Failures, Permanent
+	EventPaused      = "paused"       // stopped in the debugger: PID, At
+	EventResumed     = "resumed"      // running again after a pause: PID
 )
 
 // TokenHeader carries the session token as "Bearer <token>".
@@ -49,7 +63,29 @@ const (
 	StateReady    State = "ready"    // probe passed (or no probe configured)
 	StateExited   State = "exited"   // exited on its own; the agent waits for the next binary
 	StateStopped  State = "stopped"  // stopped by the agent (shutdown)
+	// StatePaused: stopped in the debugger (a breakpoint, a client's halt, an unrecovered panic,
+	// or the entry of a new build that waits for the client that ran the old one). Not a
+	// failure: its readiness cannot pass until a debugger client lets it run.
+	StatePaused State = "paused"
 )
+
+// DebugStatus is the debugger's part of Status, for an agent started with --debug.
+type DebugStatus struct {
+	// Delve is the SHA-256 of the dlv the agent has ("" until PathDebugDelve put one).
+	Delve string `json:"delve,omitempty"`
+	// Active: the app runs under that dlv and PathDebugConnect reaches it.
+	Active bool `json:"active"`
+	// Clients is the number of debugger connections open through the agent.
+	Clients int `json:"clients"`
+	// At says where a paused app stopped ("main.go:31 main.handler (breakpoint 1)").
+	At string `json:"at,omitempty"`
+	// SwapPending: a new binary arrived while a client held the app paused; it is swapped in
+	// when the app runs again (or when no client is connected any more).
+	SwapPending bool `json:"swap_pending,omitempty"`
+	// Error says why the app cannot run under the debugger (a command that runs the binary
+	// through a shell script).
+	Error string `json:"error,omitempty"`
+}
 
 // Status is the agent's answer to PathStatus.
 type Status struct {
@@ -67,6 +103,8 @@ type Status struct {
 	Probe         string `json:"probe,omitempty"`
 	ProbeError    string `json:"probe_error,omitempty"`
 	ProbeFailures int    `json:"probe_failures,omitempty"`
+	// Debug is set for an agent started with --debug.
+	Debug *DebugStatus `json:"debug,omitempty"`
 }
 
 // Wait says how long an update or restart request blocks before it answers.
@@ -152,6 +190,8 @@ type Event struct {
 	Error     string `json:"error,omitempty"`
 	Failures  int    `json:"failures,omitempty"`
 	Permanent bool   `json:"permanent,omitempty"`
+	// For "paused": where the app stopped (DebugStatus.At).
+	At string `json:"at,omitempty"`
 }
 
 // ProbeReportEvery spaces the probe_failed events of a probe that keeps failing.

@@ -317,3 +317,54 @@ func (c *Client) Logs(ctx context.Context, w io.Writer) error {
 	}
 	return err
 }
+
+// PutDelve sends dlv (built for the agent's platform) to an agent started with --debug, which
+// verifies its SHA-256, puts it in place and from then on runs the app under it; the answer
+// comes as p says (wait=ready: once the app runs under the debugger and is ready, or paused).
+func (c *Client) PutDelve(ctx context.Context, dlv []byte, p UpdateParams) (UpdateResult, error) {
+	sum := sha256.Sum256(dlv)
+	q := p.Encode()
+	if q != "" {
+		q += "&"
+	}
+	q += "sha256=" + hex.EncodeToString(sum[:])
+	var r UpdateResult
+	return r, c.call(ctx, request{method: http.MethodPut, path: PathDebugDelve, query: q, body: dlv,
+		answerWithin: c.waitBound(p)}, &r)
+}
+
+// DebugConnect opens a connection to the debugger the app runs under (see PathDebugConnect):
+// what is written to it goes to Delve as it is, JSON-RPC or DAP. ctx bounds the opening only.
+func (c *Client) DebugConnect(ctx context.Context) (io.ReadWriteCloser, error) {
+	ctx, cancel := context.WithTimeout(ctx, or(c.CallTimeout, DefaultCallTimeout))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+PathDebugConnect, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(TokenHeader, "Bearer "+c.Token)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", DebugUpgrade)
+	// Its own transport: an upgraded connection never goes back to a pool.
+	d := &net.Dialer{Timeout: or(c.DialTimeout, DefaultDialTimeout), KeepAlive: 15 * time.Second}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableCompression: true}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer resp.Body.Close()
+		var e Error
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = string(bytes.TrimSpace(b))
+		}
+		return nil, &APIError{Code: resp.StatusCode, Message: e.Error}
+	}
+	rwc, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		resp.Body.Close()
+		return nil, errors.New("agent debug connection: the answer is not a connection")
+	}
+	return rwc, nil
+}

@@ -29,6 +29,9 @@ type Options struct {
 	Tags         string
 	// Env is extra environment (GOFLAGS, GOPRIVATE...) on top of the process's own.
 	Env []string
+	// KeepPaths builds without -trimpath: the binary names its sources by their paths on this
+	// machine, where a debugger's client (an IDE, dlv connect) finds them (hotpod dev --debug).
+	KeepPaths bool
 	// PostBuild is a command run on each built binary (its path appended as the last argument)
 	// before it is used: a packer such as upx, a signer. Its time counts as build time.
 	PostBuild []string
@@ -64,7 +67,10 @@ type Builder struct {
 
 // Build compiles into out. Cancelling ctx stops the compiler (a newer edit arrived).
 func (b *Builder) Build(ctx context.Context, out string) (Result, error) {
-	args := []string{"build", "-trimpath", "-o", out}
+	args := []string{"build", "-o", out}
+	if !b.Options.KeepPaths {
+		args = append(args, "-trimpath")
+	}
 	if b.Options.LDFlags != "" {
 		args = append(args, "-ldflags", b.Options.LDFlags)
 	}

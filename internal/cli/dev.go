@@ -37,6 +37,9 @@ type devFlags struct {
 	keep           bool
 	forwards       []config.PortForward
 	rolloutTimeout time.Duration
+
+	debug     bool
+	debugPort int
 }
 
 func newDevCommand(env *Env) *cobra.Command {
@@ -63,6 +66,17 @@ Each iteration prints its phases and the edit→ready total.`,
 			method, err := ship.ParseMethod(f.ship)
 			if err != nil {
 				return usageError{err}
+			}
+			if f.debug {
+				if f.local {
+					return usageErrorf("--debug runs the app under Delve in the cluster's pods: use it with -f or -k (not --local)")
+				}
+				if f.debugPort < 1 || f.debugPort > 65535 {
+					return usageErrorf("--debug-port %d: want a port number from 1 to 65535", f.debugPort)
+				}
+				if err := debugBuild(cmd, &f.build); err != nil {
+					return usageError{err}
+				}
 			}
 			switch {
 			case f.local && !f.manifests.Empty():
@@ -94,6 +108,8 @@ Each iteration prints its phases and the edit→ready total.`,
 	f.image.AddFlags(fs)
 	fs.BoolVar(&f.keep, "keep", false, "leave the applied objects in the cluster on exit")
 	fs.Var(listOf(&f.forwards, "LOCAL:REMOTE", parseForward), "port-forward", "forward a local port to the session's pods (LOCAL:REMOTE) or to one workload's (LOCAL:KIND/NAME:REMOTE), following replacements (repeatable; replaces hotpod.yaml's portForward)")
+	fs.BoolVar(&f.debug, "debug", false, "run one pod per service under Delve (built -N -l, without -trimpath) and serve it on --debug-port: breakpoints and connections survive every swap (docs/debugging.md)")
+	fs.IntVar(&f.debugPort, "debug-port", 2345, "with --debug: the local port of the first service's debugger (JSON-RPC for dlv connect, and DAP); further services get the next ports")
 	durationVar(fs, &f.rolloutTimeout, "rollout-timeout", 5*time.Minute, "how long the first rollout may take")
 	fs.StringVar(&f.ready, "ready", "", "readiness check: tcp:PORT or http://127.0.0.1:PORT/PATH (default: ready once started)")
 	f.output.AddFlags(fs)

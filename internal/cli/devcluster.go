@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/hotpod/hotpod/internal/appimage"
+	"github.com/hotpod/hotpod/internal/debugport"
 	"github.com/hotpod/hotpod/internal/delta"
 	"github.com/hotpod/hotpod/internal/devloop"
 	"github.com/hotpod/hotpod/internal/kube"
@@ -58,7 +59,11 @@ func devCluster(ctx context.Context, env Env, f devFlags, p *project, method shi
 	defer removeWork()
 	ib.Progress = func(s string) { rep.Infof("", "%s", s) }
 	sessionID, token := randomHex(4), randomHex(24)
-	dev := manifest.Dev{Session: sessionID, TokenSecret: "hotpod-" + sessionID, Images: map[string]manifest.Built{}}
+	dev := manifest.Dev{Session: sessionID, TokenSecret: "hotpod-" + sessionID, Images: map[string]manifest.Built{}, Debug: f.debug}
+	var dbg *debugport.Set // --debug
+	if f.debug {
+		dbg = &debugport.Set{Delve: debugDelve(ctx, rep, platforms[0]), Report: rep}
+	}
 	loops := map[string]*devloop.Loop{}
 	watchers := map[string]*watch.Watcher{}
 	var mu sync.Mutex // the images are built at once
@@ -66,10 +71,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, p *project, method shi
 		mu.Lock()
 		defer mu.Unlock()
 		dev.Images[t.key] = t.built(res)
-		key := dev.Images[t.key].Service
-		if key == "" {
-			key = t.key
-		}
+		key := t.loop()
 		rep.Infof(t.name, "pushed %s", res.Built.Ref)
 		if loops[key] != nil {
 			return nil // another tag of the same service's image: its loop swaps both
@@ -93,6 +95,20 @@ func devCluster(ctx context.Context, env Env, f devFlags, p *project, method shi
 	})
 	if err != nil {
 		return err
+	}
+	if dbg != nil {
+		// Consecutive ports, one per service, in the order of the manifests' images.
+		port := f.debugPort
+		for _, t := range c.images {
+			if dbg.Has(t.loop()) {
+				continue // another tag of the same service's image
+			}
+			if err := dbg.Listen(t.loop(), t.name, port); err != nil {
+				return err
+			}
+			port++
+		}
+		go dbg.Serve(ctx)
 	}
 	podNamespaces := []string{}
 	for _, t := range targets {
@@ -166,6 +182,9 @@ func devCluster(ctx context.Context, env Env, f devFlags, p *project, method shi
 	// The session follows the pods from their start, while they roll out: their logs, an app
 	// that crashes at start, a probe that fails, and an edit saved meanwhile all show at once.
 	mgr := &session.Manager{Kube: k, Namespaces: podNamespaces, Session: sessionID, Token: token, Loops: loops, Report: rep, Logs: logs}
+	if dbg != nil {
+		mgr.Debug = dbg
+	}
 	go mgr.Run(ctx)
 	for _, fw := range p.forwards {
 		addr, to, err := c.forward(ctx, mgr, fw)

@@ -175,6 +175,14 @@ type toBuild struct {
 	svc     *config.Service // its hotpod.yaml entry, if any
 }
 
+// loop names the dev loop (and debugger) that t's agents belong to: its service, else its key.
+func (t *toBuild) loop() string {
+	if t.service != "" {
+		return t.service
+	}
+	return t.key
+}
+
 // describe says what is built, for the line before the build.
 func (t *toBuild) describe() string {
 	if t.spec.Image == "" {

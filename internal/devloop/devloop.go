@@ -310,6 +310,10 @@ func (l *Loop) Follow(ctx context.Context, t *Target) {
 			case e.Type == agentapi.EventExited && e.ExitCode != nil:
 				l.Report.Crashed(report.Crashed{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(),
 					ExitCode: *e.ExitCode, LastOutput: e.LastOutput})
+			case e.Type == agentapi.EventPaused:
+				l.Report.Paused(report.Paused{Service: l.Service, Pod: t.Name, Iteration: l.Iteration(), At: e.At})
+			case e.Type == agentapi.EventResumed:
+				l.Report.Infof(l.Service, "%s runs again", t.Name)
 			case e.Type == agentapi.EventProbeFailed && (e.Permanent || e.Failures >= 3):
 				// The first check a millisecond after a start usually finds the port closed:
 				// a check that keeps failing is news, one that failed once is not.

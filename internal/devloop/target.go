@@ -339,6 +339,13 @@ func (l *Loop) bring(ctx context.Context, t *Target, w *want) error {
 	switch res.State {
 	case agentapi.StateExited:
 		return nil // the event stream reports the crash, with its output
+	case agentapi.StatePaused:
+		// Stopped in the debugger (--debug): not a failure. The event stream reports a new
+		// pause; a swap that waits for a paused app is news of this edit.
+		if res.Debug != nil && res.Debug.SwapPending {
+			l.Report.Paused(report.Paused{Service: l.Service, Pod: t.Name, Iteration: b.it, At: res.Debug.At, SwapPending: true})
+		}
+		return nil
 	case agentapi.StateReady:
 	default:
 		return refused(fmt.Errorf("the new version did not become ready within %s (state %s)", l.ReadyTimeout, res.State))
@@ -370,6 +377,12 @@ func (l *Loop) settle(ctx context.Context, t *Target, w *want) error {
 		return nil
 	}
 	switch st.State {
+	case agentapi.StatePaused:
+		at := ""
+		if st.Debug != nil {
+			at = st.Debug.At
+		}
+		l.Report.Paused(report.Paused{Service: l.Service, Pod: t.Name, Iteration: b.it, At: at})
 	case agentapi.StateExited:
 		if st.ExitCode != nil {
 			l.Report.Crashed(report.Crashed{Service: l.Service, Pod: t.Name, Iteration: b.it,
@@ -390,7 +403,8 @@ func (l *Loop) settle(ctx context.Context, t *Target, w *want) error {
 	return nil
 }
 
-// waitState polls until the app is ready or has exited, or stop says to give up; the polls
+// waitState polls until the app is ready, has exited or is paused in the debugger, or stop
+// says to give up; the polls
 // start 2 ms apart and slow down to 100 ms.
 func waitState(ctx context.Context, c Agent, timeout time.Duration, stop func() bool) (agentapi.Status, error) {
 	deadline := time.Now().Add(timeout)
@@ -400,7 +414,7 @@ func waitState(ctx context.Context, c Agent, timeout time.Duration, stop func() 
 		if err != nil {
 			return st, err
 		}
-		if st.State == agentapi.StateReady || st.State == agentapi.StateExited {
+		if st.State == agentapi.StateReady || st.State == agentapi.StateExited || st.State == agentapi.StatePaused {
 			return st, nil
 		}
 		if time.Now().After(deadline) {

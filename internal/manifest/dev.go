@@ -14,14 +14,17 @@ import (
 
 // Where the dev image and the rewritten pod keep things.
 const (
-	AgentPath  = "/hotpod/agent" // the agent, in its own image layer
-	KoAppDir   = "/ko-app"       // the app as built into the image (ko's layout)
-	KoDataDir  = "/var/run/ko"   // ko's kodata/ in the image (KO_DATA_PATH)
-	AppDir     = "/hotpod/app"   // an emptyDir: the binary the agent swaps, writable for any user
-	SyncDir    = "/hotpod/kodata"
-	TokenDir   = "/hotpod/token" // the session Secret, mounted read-only
-	AgentPort  = 7878            // the first agent's port in a pod; the next ones count up
-	TokenKey   = "token"
+	AgentPath = "/hotpod/agent" // the agent, in its own image layer
+	KoAppDir  = "/ko-app"       // the app as built into the image (ko's layout)
+	KoDataDir = "/var/run/ko"   // ko's kodata/ in the image (KO_DATA_PATH)
+	AppDir    = "/hotpod/app"   // an emptyDir: the binary the agent swaps, writable for any user
+	SyncDir   = "/hotpod/kodata"
+	TokenDir  = "/hotpod/token" // the session Secret, mounted read-only
+	AgentPort = 7878            // the first agent's port in a pod; the next ones count up
+	TokenKey  = "token"
+	// DelvePath is where the agent keeps the dlv hotpod dev --debug sends it (in the emptyDir
+	// of the binary: works for any user and read-only roots, and survives a container restart).
+	DelvePath  = AppDir + "/.hotpod-dlv"
 	SessionKey = "hotpod.dev/session" // label: which hotpod session made or changed the object / runs the pod
 	AgentsKey  = "hotpod.dev/agents"  // pod annotation: the agents in the pod (JSON []Agent)
 	// KoPath is the PATH ko gives its images; dev mode puts AppDir first.
@@ -72,6 +75,10 @@ type Dev struct {
 	// Images are the builds by the image as the manifests name it: "ko://<import path>", or a
 	// repository ("registry.example.com/shop/legacy") that matches any tag or digest of it.
 	Images map[string]Built
+	// Debug starts the agents with --debug: the app runs under Delve once the CLI sends dlv.
+	// `dlv exec` runs the binary itself, so a command that runs it through a shell script is
+	// refused; a wrapper in front of it (tini, dumb-init) is left out under the debugger.
+	Debug bool
 }
 
 // Lookup finds the build for a container's image.
@@ -213,7 +220,7 @@ func (d Dev) rewritePod(o *Object, t PodTemplate) error {
 		}
 		agents = append(agents, a)
 		volumes = append(volumes, map[string]any{"name": vol, "emptyDir": map[string]any{}})
-		if err := devContainer(c, b, a, vol, sync, ends); err != nil {
+		if err := devContainer(c, b, a, vol, sync, ends, d.Debug); err != nil {
 			return fmt.Errorf("%s: container %s: %w", where, name, err)
 		}
 		return nil
@@ -265,7 +272,7 @@ func (d Dev) rewritePod(o *Object, t PodTemplate) error {
 	return nil
 }
 
-func devContainer(c map[string]any, b Built, a Agent, vol, sync string, ends bool) error {
+func devContainer(c map[string]any, b Built, a Agent, vol, sync string, ends, debug bool) error {
 	for _, m := range containers(c, "volumeMounts") {
 		if p, _ := m["mountPath"].(string); p == "/hotpod" || strings.HasPrefix(p, "/hotpod/") {
 			return fmt.Errorf("it already mounts %s: hotpod keeps its files under /hotpod; mount yours elsewhere", p)
@@ -276,6 +283,9 @@ func devContainer(c map[string]any, b Built, a Agent, vol, sync string, ends boo
 		return err
 	}
 	swapped := path.Join(AppDir, path.Base(b.binary()))
+	if debug && !namedAsWord(argv, swapped) {
+		return fmt.Errorf("--debug runs the binary itself under Delve (dlv exec), but the command %q runs it from a shell script: give the binary and its arguments as command and args, or drop --debug", argv)
+	}
 	agent := []string{AgentPath, "--listen=127.0.0.1:" + strconv.Itoa(a.Port), "--binary=" + swapped,
 		"--seed=" + b.binary(), "--token-file=" + path.Join(TokenDir, TokenKey)}
 	probe, err := readyProbe(c)
@@ -310,6 +320,9 @@ func devContainer(c map[string]any, b Built, a Agent, vol, sync string, ends boo
 	}
 	if ends {
 		agent = append(agent, "--exit-with-app")
+	}
+	if debug {
+		agent = append(agent, "--debug="+DelvePath)
 	}
 	c["command"] = toAny(append(append(agent, "--"), argv...))
 	delete(c, "args")
@@ -411,6 +424,20 @@ func swapBinary(argv []string, bin, dir string) ([]string, bool) {
 		}
 	}
 	return argv, named
+}
+
+// namedAsWord says whether argv names the swapped binary as an argument of its own (by path
+// or by name), not only inside a shell script: what `dlv exec` can run.
+func namedAsWord(argv []string, swapped string) bool {
+	for i, a := range argv {
+		if i > 0 && isShell(argv[0]) && isShellC(argv[i-1]) {
+			continue
+		}
+		if a == swapped || a == path.Base(swapped) {
+			return true
+		}
+	}
+	return false
 }
 
 func isShell(argv0 string) bool {

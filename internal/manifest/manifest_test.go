@@ -282,3 +282,43 @@ func TestKustomize(t *testing.T) {
 		t.Fatal("a directory without kustomization.yaml was accepted")
 	}
 }
+
+// TestRewriteDebugGolden: with --debug, every agent gets --debug and nothing else changes.
+func TestRewriteDebugGolden(t *testing.T) {
+	d := dev
+	d.Debug = true
+	in := "testdata/debug/deployment.yaml"
+	objs, err := manifest.ReadPaths([]string{in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	for _, o := range objs {
+		if err := manifest.Rewrite(o, d); err != nil {
+			t.Fatal(err)
+		}
+		b, err := yaml.Marshal(o.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.WriteString("---\n")
+		out.Write(b)
+	}
+	testutil.Golden(t, "testdata/debug/deployment.golden.yaml", out.Bytes())
+}
+
+// TestRewriteDebugRefusesScripts: dlv exec runs the binary itself; a binary run only from a
+// shell script is refused in one line with the fix, while dev mode without --debug takes it.
+func TestRewriteDebugRefusesScripts(t *testing.T) {
+	doc := "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: api, image: 'ko://example.com/svc/cmd/api', command: [sh, -c, 'exec /ko-app/api --x']}]\n"
+	if err := manifest.Rewrite(mustRead(t, doc)[0], dev); err != nil {
+		t.Fatalf("without --debug: %v", err)
+	}
+	d := dev
+	d.Debug = true
+	err := manifest.Rewrite(mustRead(t, doc)[0], d)
+	if err == nil || !strings.Contains(err.Error(), "Pod/p: container api: --debug runs the binary itself under Delve (dlv exec), but the command") ||
+		!strings.Contains(err.Error(), "give the binary and its arguments as command and args, or drop --debug") {
+		t.Fatalf("got %v, want a refusal naming the container and the fix", err)
+	}
+}

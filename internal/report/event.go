@@ -18,6 +18,7 @@ const (
 	KindProbeFailed = "probe_failed"
 	KindSynced      = "synced"
 	KindSlow        = "ship_slow"
+	KindPaused      = "paused"
 )
 
 // Event is one line of --output json, decoded: Kind says which one of the other fields is set.
@@ -34,6 +35,7 @@ type Event struct {
 	ProbeFailed *ProbeFailed
 	Synced      *Synced
 	Slow        *Slow
+	Paused      *Paused
 }
 
 // payload is the field of e that Kind names, nil when none is.
@@ -57,6 +59,8 @@ func (e Event) payload() any {
 		return e.Synced
 	case e.Slow != nil:
 		return e.Slow
+	case e.Paused != nil:
+		return e.Paused
 	}
 	return nil
 }
@@ -79,6 +83,8 @@ func (e Event) Where() (service, pod string, iteration int) {
 		return e.Synced.Service, e.Synced.Pod, 0
 	case e.Slow != nil:
 		return e.Slow.Service, e.Slow.Pod, e.Slow.Iteration
+	case e.Paused != nil:
+		return e.Paused.Service, e.Paused.Pod, e.Paused.Iteration
 	case e.Info != nil:
 		return e.Info.Service, "", 0
 	}
@@ -135,6 +141,9 @@ func Decode(line []byte) (Event, error) {
 	case KindSlow:
 		e.Slow = &Slow{}
 		into = e.Slow
+	case KindPaused:
+		e.Paused = &Paused{}
+		into = e.Paused
 	case "":
 		return Event{}, errors.New("not an event: no \"event\" member")
 	default:

@@ -89,6 +89,19 @@ type Slow struct {
 	AfterMS   float64 `json:"after_ms"`
 }
 
+// Paused says a pod's app is stopped in the debugger (hotpod dev --debug): at a breakpoint,
+// halted by a client, at an unrecovered panic. Not a failure: its readiness waits for the
+// debugger client to let it run.
+type Paused struct {
+	Event     string `json:"event"` // "paused"
+	Service   string `json:"service"`
+	Pod       string `json:"pod"`
+	Iteration int    `json:"iteration"`
+	At        string `json:"at"`
+	// SwapPending: the edit's build waits until the app runs again.
+	SwapPending bool `json:"swap_pending,omitempty"`
+}
+
 // Info is a progress message (watching, building, connected...).
 type Info struct {
 	Event   string `json:"event"` // "info"
@@ -229,6 +242,18 @@ func (r *Reporter) Slow(e Slow) {
 	r.write(e, func() string {
 		return fmt.Sprintf("… %s [%s]  iteration %d not confirmed after %s: the other pods went on; this one gets the newest build when it answers",
 			e.Service, e.Pod, e.Iteration, secs(e.AfterMS))
+	})
+}
+
+// Paused reports e.
+func (r *Reporter) Paused(e Paused) {
+	e.Event = KindPaused
+	r.write(e, func() string {
+		s := fmt.Sprintf("⏸ %s [%s]  paused in the debugger at %s", e.Service, e.Pod, e.At)
+		if e.SwapPending {
+			s += ": the new build starts when it runs again"
+		}
+		return s
 	})
 }
 

@@ -25,6 +25,8 @@ func emitAll(r *report.Reporter) {
 	r.Failed(report.Failed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 6, Error: "ship: connection refused"})
 	r.ProbeFailed(report.ProbeFailed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 1, Probe: "GET http://127.0.0.1:8080/healthz", Error: "404 Not Found", Failures: 5})
 	r.ProbeFailed(report.ProbeFailed{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 1, Probe: "exec podcli ready", Error: `exec: "podcli": executable file not found in $PATH`, Failures: 1, Permanent: true})
+	r.Paused(report.Paused{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 7, At: "/src/hello/main.go:31 main.handler (breakpoint 1)"})
+	r.Paused(report.Paused{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 8, At: "/src/hello/main.go:31 main.handler (breakpoint 1)", SwapPending: true})
 	r.Synced(report.Synced{Service: "hello", Pod: "hello-7d4b9-x2x", Files: []string{"kodata/index.html"}, Bytes: 2048, EditToReady: 42})
 	r.Forwarding(report.Forwarding{Local: "127.0.0.1:40123", Remote: 8080})
 	r.Slow(report.Slow{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 7, AfterMS: 10000})
@@ -62,7 +64,7 @@ func TestDecodeReadsWhatTheReporterWrites(t *testing.T) {
 			t.Errorf("decoded and written again:\n got %s\nwant %s", got, sc.Text())
 		}
 	}
-	for _, k := range []string{report.KindReady, report.KindBuildFailed, report.KindCrashed, report.KindFailed, report.KindInfo, report.KindForwarding, report.KindProbeFailed, report.KindSynced, report.KindSlow} {
+	for _, k := range []string{report.KindReady, report.KindBuildFailed, report.KindCrashed, report.KindFailed, report.KindInfo, report.KindForwarding, report.KindProbeFailed, report.KindSynced, report.KindSlow, report.KindPaused} {
 		if kinds[k] == 0 {
 			t.Errorf("emitAll writes no %s event", k)
 		}

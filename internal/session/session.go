@@ -35,10 +35,19 @@ type Manager struct {
 	Report     *report.Reporter
 	// Logs receives every app's output, each line prefixed with its pod.
 	Logs io.Writer
+	// Debug, when set (hotpod dev --debug), hears of each agent that joined its loop and of
+	// each that left.
+	Debug Debugger
 
 	mu      sync.Mutex
 	entries map[string]*entry // by pod UID/container
 	logs    map[string]bool   // log streams started, by pod UID/container/restart count
+}
+
+// Debugger is told which agents are connected, service by service (see package debugport).
+type Debugger interface {
+	Joined(ctx context.Context, service, pod string, c *agentapi.Client)
+	Left(service, pod string)
 }
 
 type entry struct {
@@ -272,6 +281,10 @@ func (m *Manager) serve(ctx context.Context, e *entry, name string, a manifest.A
 	m.mu.Unlock()
 	go loop.Follow(fctx, t)
 	loop.Join(fctx, t)
+	if m.Debug != nil {
+		go m.Debug.Joined(fctx, a.Service, name, client)
+		defer m.Debug.Left(a.Service, name)
+	}
 	select {
 	case err := <-done:
 		return fmt.Errorf("port-forward closed: %v", err)
