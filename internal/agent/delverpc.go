@@ -203,33 +203,14 @@ func exitedStatus(err error) (int, bool) {
 	return n, true
 }
 
-// command runs a Command (continue, halt) and returns the state it ended in. A continue answers
-// only when the target stops again.
-func (r *delveRPC) command(ctx context.Context, name string) (delveState, error) {
-	var out struct{ State delveState }
-	err := r.call(ctx, "Command", map[string]string{"name": name}, &out)
-	if code, ok := exitedStatus(err); ok {
-		return delveState{Exited: true, ExitStatus: code}, nil
-	}
-	return out.State, err
-}
-
 // commandAsync sends a Command and returns the channel its answer comes on.
 func (r *delveRPC) commandAsync(name string) (<-chan rpcAnswer, error) {
 	return r.send("Command", map[string]string{"name": name})
 }
 
-// restart kills the target and starts the file it was started from again (the new binary, once
-// renamed over it), keeping the breakpoints that can be set in it; it returns the others with
-// Delve's reason.
-func (r *delveRPC) restart(ctx context.Context) ([]string, error) {
-	ch, err := r.send("Restart", map[string]any{})
-	if err != nil {
-		return nil, err
-	}
-	return restartAnswer(ctx, ch)
-}
-
+// restartAnswer waits for the answer to a Restart: it kills the target and starts the file it
+// was started from again (the new binary, once renamed over it), keeping the breakpoints that
+// can be set in it; it returns the others with Delve's reason.
 func restartAnswer(ctx context.Context, ch <-chan rpcAnswer) ([]string, error) {
 	select {
 	case a := <-ch:

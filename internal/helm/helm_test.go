@@ -270,21 +270,7 @@ func equalAny(got any, want []any) bool {
 func copyChart(t *testing.T) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "shop")
-	err := filepath.WalkDir(chart, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(chart, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
+	if err := os.CopyFS(dst, os.DirFS(chart)); err != nil {
 		t.Fatal(err)
 	}
 	return dst
