@@ -58,7 +58,7 @@ func TestDevDebugBreakpointsSurviveSwaps(t *testing.T) {
 	s.await(report.KindReady, 1)
 	// The first ready pod goes under Delve; the instructions come once.
 	var infos []string
-	for !strings.Contains(strings.Join(infos, "\n"), "debugging hello in pod") {
+	for j := strings.Join(infos, "\n"); !strings.Contains(j, "debugging hello in pod") || !strings.Contains(j, "dlv connect"); j = strings.Join(infos, "\n") {
 		infos = append(infos, s.awaitAny(report.KindInfo).Info.Message)
 	}
 	all := strings.Join(infos, "\n")
