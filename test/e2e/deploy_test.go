@@ -40,7 +40,7 @@ func TestDeploy(t *testing.T) {
 	cmd := exec.CommandContext(t.Context(), hotpodBin, "deploy", "-f", "k8s", "-n", ns,
 		"--default-repo", env.Registry+"/e2e", "--base-image", env.Registry+"/hotpod/base-nonroot:latest")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(os.TempDir(), "hotpod-e2e-cache"))
+	cmd.Env = hotpodEnv(env)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("hotpod deploy: %v\n%s", err, out)

@@ -84,27 +84,10 @@ func startDev(t *testing.T, env *e2e.Env, replicas int, base string, nonRoot boo
 			t.Fatal(err)
 		}
 	}
-	s := &devSession{t: t, env: env, ns: ns, dir: dir, stderr: &testutil.SyncBuffer{}, port: testutil.FreePort(t)}
-	s.cmd = exec.Command(hotpodBin, "dev", "-f", "k8s", "-n", ns, "--output", "json",
-		"--default-repo", env.Registry+"/e2e", "--base-image", base, "--port-forward", fmt.Sprintf("%d:8080", s.port))
-	s.cmd.Dir = dir
-	s.cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(os.TempDir(), "hotpod-e2e-cache"))
-	s.cmd.Stderr = s.stderr
-	out, err := s.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-		if t.Failed() {
-			t.Logf("hotpod stderr:\n%s", s.stderr.String())
-		}
-	})
-	s.events = testutil.Events(t, out, s.stderr)
+	port := testutil.FreePort(t)
+	s := runDev(t, env, ns, dir, "-f", "k8s", "-n", ns, "--default-repo", env.Registry+"/e2e", "--base-image", base,
+		"--port-forward", fmt.Sprintf("%d:8080", port))
+	s.port = port
 	return s
 }
 
@@ -133,15 +116,19 @@ func (s *devSession) await(kind string, n int) []report.Event {
 	return got
 }
 
-func (s *devSession) edit(from, to string) {
+// edit replaces the first from in main.go by to, as an editor saves (write beside, rename).
+func (s *devSession) edit(from, to string) { s.t.Helper(); s.editFile("main.go", from, to) }
+
+// editFile replaces the first from in file (relative to the project) by to, as an editor saves.
+func (s *devSession) editFile(file, from, to string) {
 	s.t.Helper()
-	p := filepath.Join(s.dir, "main.go")
+	p := filepath.Join(s.dir, file)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	if !strings.Contains(string(b), from) {
-		s.t.Fatalf("main.go has no %q", from)
+		s.t.Fatalf("%s has no %q", file, from)
 	}
 	tmp := p + ".tmp"
 	if err := os.WriteFile(tmp, []byte(strings.Replace(string(b), from, to, 1)), 0o644); err != nil {

@@ -37,12 +37,18 @@ func project(t *testing.T, name string) string {
 	return dst
 }
 
+// hotpodEnv is the environment of the hotpod commands the tests run: a cache of their own (agent
+// and dlv builds), and the test registry as the default repo.
+func hotpodEnv(env *e2e.Env) []string {
+	return append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(os.TempDir(), "hotpod-e2e-cache"), "HOTPOD_DEFAULT_REPO="+env.Registry+"/e2e")
+}
+
 // hotpod runs a hotpod command in dir to its end and returns its output.
 func hotpod(t *testing.T, env *e2e.Env, dir string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), hotpodBin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(os.TempDir(), "hotpod-e2e-cache"), "HOTPOD_DEFAULT_REPO="+env.Registry+"/e2e")
+	cmd.Env = hotpodEnv(env)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -54,7 +60,7 @@ func runDev(t *testing.T, env *e2e.Env, ns, dir string, args ...string) *devSess
 	s := &devSession{t: t, env: env, ns: ns, dir: dir, stderr: &testutil.SyncBuffer{}}
 	s.cmd = exec.Command(hotpodBin, append([]string{"dev", "--output", "json"}, args...)...)
 	s.cmd.Dir = dir
-	s.cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(os.TempDir(), "hotpod-e2e-cache"), "HOTPOD_DEFAULT_REPO="+env.Registry+"/e2e")
+	s.cmd.Env = hotpodEnv(env)
 	s.cmd.Stderr = s.stderr
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
@@ -251,7 +257,7 @@ func TestDevCorpusLeavesClusterAsBefore(t *testing.T) {
 		t.Fatalf("the custom resource's image is %q, want a built digest", img)
 	}
 
-	s.edit2("cmd/api/main.go", "shop api v1", "shop api v2")
+	s.editFile("cmd/api/main.go", "shop api v1", "shop api v2")
 	edited := s.await(report.KindReady, 3) // two api containers and the cache
 	for _, e := range edited {
 		if e.Ready.Service != "api" || e.Ready.Iteration != 2 {
@@ -271,7 +277,7 @@ func TestDevCorpusLeavesClusterAsBefore(t *testing.T) {
 			t.Fatalf("pod %s serves kodata %d %q", p.Name, code, body)
 		}
 	}
-	s.edit2("cmd/api/kodata/index.txt", "static v1", "static v2")
+	s.editFile("cmd/api/kodata/index.txt", "static v1", "static v2")
 	for _, e := range s.await(report.KindSynced, 3) {
 		if e.Synced.Service != "api" {
 			t.Fatalf("synced %+v", e)
@@ -312,26 +318,6 @@ func TestDevCorpusLeavesClusterAsBefore(t *testing.T) {
 	}
 	if crd.GetLabels()["hotpod.dev/session"] != "" {
 		t.Fatalf("the kept CRD still carries the session label: %v", crd.GetLabels())
-	}
-}
-
-// edit2 replaces from by to in a file of the session's project.
-func (s *devSession) edit2(file, from, to string) {
-	s.t.Helper()
-	p := filepath.Join(s.dir, file)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if !strings.Contains(string(b), from) {
-		s.t.Fatalf("%s has no %q", file, from)
-	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strings.Replace(string(b), from, to, 1)), 0o644); err != nil {
-		s.t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		s.t.Fatal(err)
 	}
 }
 

@@ -130,7 +130,7 @@ func TestProjectHelmKoAndImageBuiltElsewhere(t *testing.T) {
 	says("legacy", "legacy says hello, shared v1 mark none")
 
 	// An edit to a's own main package: a's two pods, nothing else.
-	s.edit2("a/cmd/server/main.go", "a says hello", "a now says hello")
+	s.editFile("a/cmd/server/main.go", "a says hello", "a now says hello")
 	for _, e := range s.await(report.KindReady, 2) {
 		if e.Ready.Service != "a" || e.Ready.Iteration != 2 {
 			t.Fatalf("edit of a: %+v", e)
@@ -141,7 +141,7 @@ func TestProjectHelmKoAndImageBuiltElsewhere(t *testing.T) {
 
 	// An edit to the package all three import: each rebuilds once. b and legacy are at their
 	// second iteration: a's edit built neither.
-	s.edit2("lib/greet/greet.go", "shared v1", "shared v2")
+	s.editFile("lib/greet/greet.go", "shared v1", "shared v2")
 	got := map[string]string{}
 	for _, e := range s.await(report.KindReady, 4) {
 		got[e.Ready.Service+" "+e.Ready.Pod] = fmt.Sprint(e.Ready.Iteration)
