@@ -18,23 +18,27 @@ import (
 	"github.com/hotpod/hotpod/internal/report"
 )
 
-// debugBuild turns the build flags into --debug's: no optimisation or inlining
-// (-gcflags=all=-N -l), DWARF kept (no -s -w), and no -trimpath, so the binary names its sources
-// where they are on this machine and an IDE's breakpoints (absolute paths) match without a path
-// mapping. A --gcflags, or an --ldflags that drops DWARF, is refused.
+// debugGCFlags turn off optimisation and inlining, for the debugger.
+const debugGCFlags = "all=-N -l"
+
+// debugBuild turns the build flags into --debug's (BuildFlags.For applies them over hotpod.yaml's
+// too): no optimisation or inlining (-gcflags=all=-N -l), DWARF kept (no -s -w), and no
+// -trimpath, so the binary names its sources where they are on this machine and an IDE's
+// breakpoints (absolute paths) match without a path mapping. A --gcflags, or an --ldflags that
+// drops DWARF, given with --debug is refused.
 func debugBuild(cmd *cobra.Command, f *BuildFlags) error {
 	if cmd.Flags().Changed("gcflags") {
-		return fmt.Errorf("--debug builds with -gcflags=all=-N -l (no optimisation, no inlining, for the debugger): drop --gcflags")
+		return fmt.Errorf("--debug builds with -gcflags=%s (no optimisation, no inlining, for the debugger): drop --gcflags", debugGCFlags)
 	}
 	if cmd.Flags().Changed("ldflags") {
 		if fs := strings.Fields(f.LDFlags); slices.Contains(fs, "-s") || slices.Contains(fs, "-w") {
 			return fmt.Errorf("--debug needs the DWARF that -s and -w drop: remove them from --ldflags %q", f.LDFlags)
 		}
-	} else {
-		f.LDFlags = ""
 	}
-	f.GCFlags = "all=-N -l"
-	f.KeepPaths = true
+	if !cmd.Flags().Changed("ldflags") {
+		f.LDFlags = "" // the default, -s -w
+	}
+	f.debug = true
 	return nil
 }
 

@@ -184,6 +184,9 @@ func inDir(dir, path string) string {
 type BuildFlags struct {
 	build.Options
 	flagGroup
+	// debug (hotpod dev --debug) wins over every other source in For: -gcflags=all=-N -l, no
+	// -s or -w, no -trimpath.
+	debug bool
 }
 
 // AddFlags declares --ldflags, --gcflags, --tags and --post-build.
@@ -224,6 +227,12 @@ func (f *BuildFlags) For(b config.Build) build.Options {
 	}
 	if f.given("post-build") {
 		o.PostBuild = f.PostBuild
+	}
+	if f.debug {
+		// hotpod.yaml's flags too: a debugger needs the DWARF that -s and -w drop, and the
+		// unoptimised code.
+		o.GCFlags, o.KeepPaths = debugGCFlags, true
+		o.LDFlags = strings.Join(slices.DeleteFunc(strings.Fields(o.LDFlags), func(f string) bool { return f == "-s" || f == "-w" }), " ")
 	}
 	return o
 }

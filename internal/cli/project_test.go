@@ -270,6 +270,18 @@ func TestBuildFlagsFor(t *testing.T) {
 	}
 }
 
+// --debug wins over hotpod.yaml's build flags too: the debugger needs the DWARF that -s and -w
+// drop, and unoptimised code; the rest of the service's ldflags stays.
+func TestBuildFlagsForDebug(t *testing.T) {
+	ld, gc := config.Flags("-s -X main.version=1 -w"), config.Flags("-B")
+	f := parseFlags(t)
+	f.build.debug = true
+	got := f.build.For(config.Build{LDFlags: &ld, GCFlags: &gc})
+	if got.LDFlags != "-X main.version=1" || got.GCFlags != debugGCFlags || !got.KeepPaths {
+		t.Fatalf("For under --debug: ldflags %q gcflags %q keep paths %v; want %q, %q, true", got.LDFlags, got.GCFlags, got.KeepPaths, "-X main.version=1", debugGCFlags)
+	}
+}
+
 func appimageResult(ref string) appimage.Result {
 	return appimage.Result{Built: manifest.Built{Ref: ref, Name: "server"}}
 }
