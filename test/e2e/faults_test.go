@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os/exec"
@@ -25,16 +26,58 @@ import (
 // how long it was away: from the stop to healthy again.
 func restartComponent(t *testing.T, name string) time.Duration {
 	t.Helper()
-	t0 := time.Now()
-	out, err := exec.CommandContext(t.Context(), "../../hack/cluster.sh", "restart", name).CombinedOutput()
+	away, err := restart(t.Context(), name)
 	if err != nil {
-		t.Fatalf("hack/cluster.sh restart %s: %v\n%s", name, err, out)
+		t.Fatal(err)
 	}
-	return time.Since(t0)
+	return away
+}
+
+func restart(ctx context.Context, name string) (time.Duration, error) {
+	t0 := time.Now()
+	out, err := exec.CommandContext(ctx, "../../hack/cluster.sh", "restart", name).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("hack/cluster.sh restart %s: %v\n%s", name, err, out)
+	}
+	return time.Since(t0), nil
+}
+
+// awaitLost reads events until the session has said, for n pods, that it lost its connection to
+// their agents, and returns what it read. A shutting-down API server stops listening first but
+// serves the connections it has for a while: the port-forwards end only when the process does.
+func awaitLost(s *devSession, n int) []report.Event {
+	s.t.Helper()
+	var seen []report.Event
+	lost := 0
+	deadline := time.After(2 * time.Minute)
+	for lost < n {
+		select {
+		case e, ok := <-s.events:
+			if !ok {
+				s.t.Fatalf("hotpod ended during the fault; events:\n  %s", lines(seen))
+			}
+			seen = append(seen, e)
+			if e.Kind == report.KindInfo && strings.Contains(e.Info.Message, "agent connection lost") {
+				lost++
+			}
+		case <-deadline:
+			s.t.Fatalf("the session did not say it lost its agents; events:\n  %s", lines(seen))
+		}
+	}
+	return seen
 }
 
 // line is an event as the user reads it in --output json.
 func line(e report.Event) string { return e.Kind + " " + e.String() }
+
+// lines is events as the user reads them, one a line.
+func lines(events []report.Event) string {
+	var out []string
+	for _, e := range events {
+		out = append(out, line(e))
+	}
+	return strings.Join(out, "\n  ")
+}
 
 // landEdit edits main.go and reads the session's events until each of n pods is ready on a
 // newer iteration than any seen before. It returns every event read since the last call (what
@@ -109,7 +152,8 @@ func assertCleanedUp(t *testing.T, env *e2e.Env, ns string) {
 }
 
 // A control-plane or node component restarted mid-session (two replicas): the session goes on,
-// the next edit lands on both pods in place (no pod replaced or restarted, nothing lost), and
+// an edit saved while the API server is down lands once it is back, the next edit lands on both
+// pods in place (no pod replaced or restarted, nothing lost), and
 // Ctrl-C still deletes everything it applied.
 func TestFaultComponentRestart(t *testing.T) {
 	for _, component := range []string{"kube-apiserver", "kubelet"} {
@@ -123,8 +167,32 @@ func TestFaultComponentRestart(t *testing.T) {
 			s.allSay(2, "hello from hotpod")
 			before := s.pods()
 
-			away := restartComponent(t, component)
-			saw, took := landEdit(s, &iter, "hello from hotpod", "hello after the restart", 2)
+			from := "hello from hotpod"
+			var away time.Duration
+			if component == "kube-apiserver" {
+				// An edit saved while the API server is away (the session has lost its agents) lands
+				// once it is back.
+				var err error
+				var back time.Time
+				done := make(chan struct{})
+				go func() { away, err = restart(t.Context(), component); back = time.Now(); close(done) }()
+				saw := awaitLost(s, 2)
+				saved := time.Now()
+				more, took := landEdit(s, &iter, from, "hello during the outage", 2)
+				saw = append(saw, more...)
+				<-done
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.allSay(2, "hello during the outage")
+				t.Logf("an edit saved once the session had lost its agents landed on both pods %s after it was saved; "+
+					"the API server (away %s) was ready again %s after the save; the user saw:\n  %s",
+					took.Round(100*time.Millisecond), away.Round(100*time.Millisecond), back.Sub(saved).Round(100*time.Millisecond), lines(saw))
+				from = "hello during the outage"
+			} else {
+				away = restartComponent(t, component)
+			}
+			saw, took := landEdit(s, &iter, from, "hello after the restart", 2)
 			s.allSay(2, "hello after the restart")
 			after := s.pods()
 			for name, b := range before {
@@ -132,12 +200,8 @@ func TestFaultComponentRestart(t *testing.T) {
 					t.Fatalf("pod %s was replaced or restarted: before %+v after %+v", name, b, a)
 				}
 			}
-			var lines []string
-			for _, e := range saw {
-				lines = append(lines, line(e))
-			}
 			t.Logf("%s away for %s; the next edit landed on both pods %s after it was saved; the user saw:\n  %s",
-				component, away.Round(100*time.Millisecond), took.Round(100*time.Millisecond), strings.Join(lines, "\n  "))
+				component, away.Round(100*time.Millisecond), took.Round(100*time.Millisecond), lines(saw))
 
 			t0 := time.Now()
 			infos := s.interrupt()
