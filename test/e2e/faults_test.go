@@ -303,3 +303,72 @@ func TestFaultSidecarWithoutToken(t *testing.T) {
 	s.interrupt()
 	assertCleanedUp(t, env, ns)
 }
+
+const limitedManifest = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello}
+spec:
+  selector: {matchLabels: {app: hello}}
+  template:
+    metadata: {labels: {app: hello}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: hello
+        image: ko://example.com/hello
+        readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
+        resources: {limits: {memory: 64Mi}}
+`
+
+// An edit whose binary outgrows the container's memory limit as it starts (the OOM killer ends
+// it during the update): the user sees a crashed line with the kill, the pod stays (the agent
+// survives, the container is not restarted), and the fix lands.
+func TestFaultOOMKilledDuringUpdate(t *testing.T) {
+	env := e2e.Setup(t)
+	ns := env.Namespace(t)
+	dir := helloProject(t, map[string]string{"k8s/app.yaml": limitedManifest})
+	s := runDev(t, env, ns, dir, "-f", "k8s", "-n", ns, "--base-image=scratch")
+	iter := s.await(report.KindReady, 1)[0].Ready.Iteration
+	before := s.pods()
+
+	const hog = `hog := make([]byte, 256<<20); for i := range hog { hog[i] = 1 }; addr := ":8080"`
+	s.edit(`addr := ":8080"`, hog)
+	t0 := time.Now()
+	var saw []report.Event
+	var crashed *report.Crashed
+	for deadline := time.After(4 * time.Minute); crashed == nil; {
+		select {
+		case e, ok := <-s.events:
+			if !ok {
+				t.Fatalf("hotpod ended; events:\n  %s", lines(saw))
+			}
+			saw = append(saw, e)
+			switch e.Kind {
+			case report.KindCrashed:
+				crashed = e.Crashed
+			case report.KindReady:
+				if e.Ready.Iteration > iter {
+					t.Fatalf("the hog was reported ready: %s", line(e))
+				}
+			}
+		case <-deadline:
+			t.Fatalf("no crashed line within 4 minutes; events:\n  %s", lines(saw))
+		}
+	}
+	t.Logf("the OOM kill was reported %s after the edit; the user saw:\n  %s", time.Since(t0).Round(100*time.Millisecond), lines(saw))
+	if crashed.ExitCode != 128+9 {
+		t.Fatalf("crashed %+v, want the exit of a SIGKILL (137)", crashed)
+	}
+
+	more, took := landEdit(s, &iter, hog, `addr := ":8080"`, 1)
+	s.allSay(1, "hello from hotpod")
+	after := s.pods()
+	for name, b := range before {
+		if a, ok := after[name]; !ok || a.uid != b.uid || a.restarts != 0 {
+			t.Fatalf("pod %s was replaced or its container restarted: before %+v after %+v", name, b, a)
+		}
+	}
+	t.Logf("the fix landed %s after it was saved; the user saw:\n  %s", took.Round(100*time.Millisecond), lines(more))
+	s.interrupt()
+	assertCleanedUp(t, env, ns)
+}
