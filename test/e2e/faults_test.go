@@ -321,7 +321,7 @@ spec:
 `
 
 // An edit whose binary outgrows the container's memory limit as it starts (the OOM killer ends
-// it during the update): the user sees a crashed line with the kill, the pod stays (the agent
+// it during the update): the user sees a crashed line that says the OOM killer ended it, the pod stays (the agent
 // survives, the container is not restarted), and the fix lands.
 func TestFaultOOMKilledDuringUpdate(t *testing.T) {
 	env := e2e.Setup(t)
@@ -356,8 +356,8 @@ func TestFaultOOMKilledDuringUpdate(t *testing.T) {
 		}
 	}
 	t.Logf("the OOM kill was reported %s after the edit; the user saw:\n  %s", time.Since(t0).Round(100*time.Millisecond), lines(saw))
-	if crashed.ExitCode != 128+9 {
-		t.Fatalf("crashed %+v, want the exit of a SIGKILL (137)", crashed)
+	if crashed.ExitCode != 128+9 || !strings.Contains(strings.Join(crashed.LastOutput, "\n"), "OOM killer") {
+		t.Fatalf("crashed %+v, want the exit of a SIGKILL (137) and a line that says it was the OOM killer", crashed)
 	}
 
 	more, took := landEdit(s, &iter, hog, `addr := ":8080"`, 1)
