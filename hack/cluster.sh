@@ -6,6 +6,8 @@
 #   hack/cluster.sh status   say what runs
 #   hack/cluster.sh env      print `export KUBECONFIG=...`
 #   hack/cluster.sh build    only build (Kubernetes from the Go module proxy, helpers, pause image)
+#   hack/cluster.sh restart COMPONENT   stop one component of a running cluster, start it again as up
+#                            does, wait until it is healthy (fault tests; one at a time)
 #
 # The components run as plain host processes: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubelet (containerd CRI + runc, cgroupfs), kube-proxy, CNI bridge networking, and
@@ -103,11 +105,67 @@ alive() { # NAME: the recorded process runs and is not a zombie
 start() { # NAME CMD...: a background process in its own session; pid and log recorded
 	local name="$1"
 	shift
-	setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
 	echo $! >"$PIDS/$name.pid"
 }
 
 node_ip() { ip -4 route get 1.1.1.1 2>/dev/null | awk '{for(i=1;i<=NF;i++) if($i=="src"){print $(i+1); exit}}'; }
+
+# launch NAME: start one component the one way both up and restart start it (up writes the
+# config files and certificates first; restart reuses them)
+launch() {
+	local P="$PKI" cfg="$STATE/config" ip
+	case "$1" in
+	registry) start registry "$TOOLS/clustertool" registry -addr "$REGISTRY" -dir "$STATE/registry" ;;
+	containerd) start containerd containerd --config "$cfg/containerd.toml" ;;
+	etcd)
+		# --initial-cluster-state is ignored once the data dir exists (a restart)
+		start etcd etcd --name hotpod --data-dir "$STATE/etcd" \
+			--listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+			--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+			--initial-cluster hotpod=http://127.0.0.1:2380 --initial-cluster-state new \
+			--quota-backend-bytes 2147483648 --logger zap --log-level warn
+		;;
+	kube-apiserver)
+		ip=$(node_ip)
+		start kube-apiserver "$BIN_DIR/kube-apiserver" \
+			--etcd-servers=http://127.0.0.1:2379 --bind-address=0.0.0.0 --secure-port=6443 --advertise-address="$ip" \
+			--tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" --client-ca-file="$P/ca.crt" \
+			--service-account-issuer=https://kubernetes.default.svc.cluster.local \
+			--service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
+			--service-cluster-ip-range="$SERVICE_CIDR" --authorization-mode=Node,RBAC \
+			--enable-admission-plugins=NodeRestriction --allow-privileged=true \
+			--kubelet-client-certificate="$P/apiserver-kubelet-client.crt" --kubelet-client-key="$P/apiserver-kubelet-client.key" \
+			--kubelet-certificate-authority="$P/ca.crt" --kubelet-preferred-address-types=InternalIP,Hostname \
+			--requestheader-client-ca-file="$P/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+			--requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+			--requestheader-extra-headers-prefix=X-Remote-Extra- \
+			--proxy-client-cert-file="$P/front-proxy-client.crt" --proxy-client-key-file="$P/front-proxy-client.key" \
+			--profiling=false --v=1
+		;;
+	kube-controller-manager)
+		local kcm="$P/kube-controller-manager.kubeconfig"
+		start kube-controller-manager "$BIN_DIR/kube-controller-manager" --kubeconfig="$kcm" \
+			--authentication-kubeconfig="$kcm" --authorization-kubeconfig="$kcm" --bind-address=127.0.0.1 \
+			--leader-elect=false --cluster-name=hotpod --cluster-signing-cert-file="$P/ca.crt" \
+			--cluster-signing-key-file="$P/ca.key" --root-ca-file="$P/ca.crt" --service-account-private-key-file="$P/sa.key" \
+			--use-service-account-credentials=true --service-cluster-ip-range="$SERVICE_CIDR" \
+			--allocate-node-cidrs=false --profiling=false --v=1
+		;;
+	kube-scheduler)
+		local ks="$P/kube-scheduler.kubeconfig"
+		start kube-scheduler "$BIN_DIR/kube-scheduler" --kubeconfig="$ks" --authentication-kubeconfig="$ks" \
+			--authorization-kubeconfig="$ks" --bind-address=127.0.0.1 --leader-elect=false --profiling=false --v=1
+		;;
+	kubelet)
+		ip=$(node_ip)
+		start kubelet "$BIN_DIR/kubelet" --config="$cfg/kubelet.yaml" --kubeconfig="$P/kubelet.kubeconfig" \
+			--root-dir="$STATE/kubelet" --hostname-override="$NODE_NAME" --node-ip="$ip" --v=1
+		;;
+	kube-proxy) start kube-proxy "$BIN_DIR/kube-proxy" --config="$cfg/kube-proxy.yaml" --v=1 ;;
+	*) die "unknown component '$1': one of ${COMPONENTS[*]}" ;;
+	esac
+}
 
 cmd_up() {
 	[[ $EUID -eq 0 ]] || die "must run as root (it starts containerd and the kubelet)"
@@ -156,7 +214,7 @@ cmd_up() {
 	"$TOOLS/clustertool" certs -dir "$PKI" -node-name "$NODE_NAME" -node-ip "$ip" -service-ip "$KUBERNETES_SVC_IP"
 	cp "$PKI/admin.kubeconfig" "$KUBECONFIG_FILE"
 
-	start registry "$TOOLS/clustertool" registry -addr "$REGISTRY" -dir "$STATE/registry"
+	launch registry
 
 	mkdir -p "$STATE/containerd/certs.d/$REGISTRY"
 	printf 'server = "http://%s"\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' "$REGISTRY" "$REGISTRY" \
@@ -200,44 +258,20 @@ cmd_up() {
 	   "ipam": {"type": "host-local", "dataDir": "$STATE/cni/ipam", "ranges": [[{"subnet": "$POD_CIDR"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
 	  {"type": "portmap", "capabilities": {"portMappings": true}}]}
 	JSON
-	start containerd containerd --config "$cfg/containerd.toml"
+	launch containerd
 
-	start etcd etcd --name hotpod --data-dir "$STATE/etcd" \
-		--listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-		--initial-cluster hotpod=http://127.0.0.1:2380 --initial-cluster-state new \
-		--quota-backend-bytes 2147483648 --logger zap --log-level warn
+	launch etcd
 
 	wait_for 30 "containerd" ctr -a "$CTR_SOCK" version || die "containerd did not start: $(tail -5 "$LOGS/containerd.log")"
 	ctr -a "$CTR_SOCK" -n k8s.io images import "$TOOLS/pause.tar" >/dev/null || die "importing the pause image failed"
 	wait_for 30 "etcd" curl -fsS http://127.0.0.1:2379/health || die "etcd did not start: $(tail -5 "$LOGS/etcd.log")"
 
 	local P="$PKI"
-	start kube-apiserver "$BIN_DIR/kube-apiserver" \
-		--etcd-servers=http://127.0.0.1:2379 --bind-address=0.0.0.0 --secure-port=6443 --advertise-address="$ip" \
-		--tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" --client-ca-file="$P/ca.crt" \
-		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
-		--service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
-		--service-cluster-ip-range="$SERVICE_CIDR" --authorization-mode=Node,RBAC \
-		--enable-admission-plugins=NodeRestriction --allow-privileged=true \
-		--kubelet-client-certificate="$P/apiserver-kubelet-client.crt" --kubelet-client-key="$P/apiserver-kubelet-client.key" \
-		--kubelet-certificate-authority="$P/ca.crt" --kubelet-preferred-address-types=InternalIP,Hostname \
-		--requestheader-client-ca-file="$P/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
-		--requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
-		--requestheader-extra-headers-prefix=X-Remote-Extra- \
-		--proxy-client-cert-file="$P/front-proxy-client.crt" --proxy-client-key-file="$P/front-proxy-client.key" \
-		--profiling=false --v=1
+	launch kube-apiserver
 	wait_for 90 "kube-apiserver" kc get --raw /readyz || die "apiserver not ready: $(tail -20 "$LOGS/kube-apiserver.log")"
 
-	local kcm="$P/kube-controller-manager.kubeconfig" ks="$P/kube-scheduler.kubeconfig"
-	start kube-controller-manager "$BIN_DIR/kube-controller-manager" --kubeconfig="$kcm" \
-		--authentication-kubeconfig="$kcm" --authorization-kubeconfig="$kcm" --bind-address=127.0.0.1 \
-		--leader-elect=false --cluster-name=hotpod --cluster-signing-cert-file="$P/ca.crt" \
-		--cluster-signing-key-file="$P/ca.key" --root-ca-file="$P/ca.crt" --service-account-private-key-file="$P/sa.key" \
-		--use-service-account-credentials=true --service-cluster-ip-range="$SERVICE_CIDR" \
-		--allocate-node-cidrs=false --profiling=false --v=1
-	start kube-scheduler "$BIN_DIR/kube-scheduler" --kubeconfig="$ks" --authentication-kubeconfig="$ks" \
-		--authorization-kubeconfig="$ks" --bind-address=127.0.0.1 --leader-elect=false --profiling=false --v=1
+	launch kube-controller-manager
+	launch kube-scheduler
 
 	cat >"$cfg/kubelet.yaml" <<-YAML
 	apiVersion: kubelet.config.k8s.io/v1beta1
@@ -264,8 +298,7 @@ cmd_up() {
 	oomScoreAdj: 0
 	maxOpenFiles: $(ulimit -Hn)
 	YAML
-	start kubelet "$BIN_DIR/kubelet" --config="$cfg/kubelet.yaml" --kubeconfig="$P/kubelet.kubeconfig" \
-		--root-dir="$STATE/kubelet" --hostname-override="$NODE_NAME" --node-ip="$ip" --v=1
+	launch kubelet
 
 	cat >"$cfg/kube-proxy.yaml" <<-YAML
 	apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -281,7 +314,7 @@ cmd_up() {
 	iptables: {localhostNodePorts: false}
 	oomScoreAdj: 0
 	YAML
-	start kube-proxy "$BIN_DIR/kube-proxy" --config="$cfg/kube-proxy.yaml" --v=1
+	launch kube-proxy
 
 	wait_for 60 "registry" curl -fsS "http://$REGISTRY/v2/" || die "registry did not start: $(tail -5 "$LOGS/registry.log")"
 	"$TOOLS/clustertool" bases -registry "$REGISTRY" >"$STATE/bases.txt" || die "pushing the base images failed"
@@ -396,6 +429,44 @@ purge_chains() {
 	done
 }
 
+# ------------------------------------------------------------------------------------ restart
+# healthy NAME: what up waits for before it goes on, per component
+healthy() {
+	case "$1" in
+	registry) curl -fsS "http://$REGISTRY/v2/" ;;
+	containerd) ctr -a "$CTR_SOCK" version ;;
+	etcd) curl -fsS http://127.0.0.1:2379/health ;;
+	kube-apiserver) kc get --raw /readyz ;;
+	kube-controller-manager) curl -fsSk https://127.0.0.1:10257/healthz ;;
+	kube-scheduler) curl -fsSk https://127.0.0.1:10259/healthz ;;
+	kubelet) [[ "$(kc get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" == True ]] ;;
+	kube-proxy) curl -fsS http://127.0.0.1:10256/healthz ;;
+	esac
+}
+
+heartbeat() { kc get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}'; }
+heartbeat_after() { local now; now=$(heartbeat) && [[ -n "$now" && "$now" != "$1" ]]; }
+
+# cmd_restart NAME: stop one component of a running cluster and start it again the way up does,
+# then wait until it is healthy. For fault tests; the cluster is shared, so one at a time.
+cmd_restart() {
+	[[ $EUID -eq 0 ]] || die "must run as root"
+	local name="${1:-}" c ok=
+	for c in "${COMPONENTS[@]}"; do [[ "$c" == "$name" ]] && ok=1; done
+	[[ -n "$ok" ]] || die "restart what? one of: ${COMPONENTS[*]}"
+	alive "$name" || die "$name is not running: see '$0 status'"
+	local t0=$SECONDS
+	stop_component "$name" 30
+	# A stopped kubelet still counts as Ready until its lease runs out: wait for the new one to
+	# post its own status (a new heartbeat), not for the stale condition.
+	local before=
+	[[ "$name" == kubelet ]] && before=$(heartbeat || true)
+	launch "$name"
+	[[ "$name" == kubelet ]] && { wait_for 120 "a kubelet heartbeat" heartbeat_after "$before" || die "kubelet did not report after restart: $(tail -20 "$LOGS/kubelet.log")"; }
+	wait_for 120 "$name" healthy "$name" || die "$name not healthy after restart: $(tail -20 "$LOGS/$name.log")"
+	log "$name restarted in $((SECONDS - t0))s"
+}
+
 cmd_status() {
 	local c n=0
 	for c in "${COMPONENTS[@]}"; do
@@ -423,8 +494,9 @@ down) cmd_down ;;
 status) cmd_status ;;
 env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
 build) build_all ;;
+restart) cmd_restart "${2:-}" ;;
 *)
-	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 	;;
 esac

@@ -116,6 +116,8 @@ type process struct {
 	probeErr      string
 	probeFailures int
 	probeReported time.Time
+
+	ooms int64 // the cgroup's OOM kill count when the run started (oomKills)
 }
 
 // New checks the binary and returns a supervisor that has not started the app yet.
@@ -276,7 +278,7 @@ func (s *Supervisor) newRunLocked(pid int) *process {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &process{pid: pid, start: time.Now(), state: agentapi.StateStarting,
 		exited: make(chan struct{}), ready: make(chan struct{}), hopeless: make(chan struct{}), paused: make(chan struct{}),
-		cancel: cancel, probeCtx: ctx}
+		cancel: cancel, probeCtx: ctx, ooms: oomKills()}
 	s.proc = p
 	s.exitCode, s.lastOut = nil, nil
 	s.emitLocked(agentapi.Event{Type: agentapi.EventStarted, PID: p.appPID(), SHA256: s.sha.String()})
@@ -406,6 +408,9 @@ func (s *Supervisor) endRunLocked(p *process, code int) {
 	} else {
 		p.state = agentapi.StateExited
 		last := s.out.last()
+		if code == 128+int(syscall.SIGKILL) && p.ooms >= 0 && oomKills() > p.ooms {
+			last = append(last, oomKilledHint)
+		}
 		if current {
 			s.lastOut = last
 		}
