@@ -92,6 +92,10 @@ type Loop struct {
 	started     time.Time
 	firstMethod string
 	launched    time.Duration
+	// readyPID is, by target name, the app process last reported ready: a target that joins
+	// again with that same process (its port-forward reconnected) is no news.
+	readyMu  sync.Mutex
+	readyPID map[string]int
 	// kodata files edited during the session (relative paths): a target that joins gets them.
 	filesMu sync.Mutex
 	edited  map[string]bool

@@ -85,6 +85,8 @@ type fakeAgent struct {
 	before func(ctx context.Context, h delta.Header) error
 	// down makes every call fail as an unreachable agent's does.
 	down bool
+	// pid is the app's process, a new one after each update (0: the agent does not say).
+	pid int
 }
 
 var errUnreachable = errors.New("dial tcp 127.0.0.1:1: connection refused")
@@ -102,7 +104,7 @@ func (a *fakeAgent) Status(ctx context.Context) (agentapi.Status, error) {
 	if a.down {
 		return agentapi.Status{}, errUnreachable
 	}
-	return agentapi.Status{SHA256: delta.Sum(a.bin).String(), State: agentapi.StateReady}, nil
+	return agentapi.Status{SHA256: delta.Sum(a.bin).String(), State: agentapi.StateReady, PID: a.pid}, nil
 }
 
 func (a *fakeAgent) Update(ctx context.Context, patch []byte, p agentapi.UpdateParams) (agentapi.UpdateResult, error) {
@@ -133,7 +135,10 @@ func (a *fakeAgent) Update(ctx context.Context, patch []byte, p agentapi.UpdateP
 	}
 	a.bin = bin
 	a.ran = append(a.ran, version(bin))
-	return agentapi.UpdateResult{Status: agentapi.Status{SHA256: delta.Sum(bin).String(), State: agentapi.StateReady}, RestartMS: 1}, nil
+	if a.pid != 0 {
+		a.pid++
+	}
+	return agentapi.UpdateResult{Status: agentapi.Status{SHA256: delta.Sum(bin).String(), State: agentapi.StateReady, PID: a.pid}, RestartMS: 1}, nil
 }
 
 func (a *fakeAgent) Events(ctx context.Context, fn func(agentapi.Event)) error {
@@ -237,15 +242,15 @@ func (e *events) next(what string, match func(report.Event) bool) report.Event {
 	}
 }
 
-// none fails the test if an event so far has kind on pod.
+// none fails the test if an event so far that next has not returned has kind on pod.
 func (e *events) none(kind, pod string) {
 	e.t.Helper()
 	for len(e.ch) > 0 {
 		ev := <-e.ch
 		e.seen, e.used = append(e.seen, ev), append(e.used, false)
 	}
-	for _, ev := range e.seen {
-		if _, p, _ := ev.Where(); ev.Kind == kind && p == pod {
+	for i, ev := range e.seen {
+		if _, p, _ := ev.Where(); ev.Kind == kind && p == pod && !e.used[i] {
 			e.t.Errorf("unexpected %+v", ev)
 		}
 	}
@@ -468,6 +473,33 @@ func TestHungPodIsLeftBehindAndCaughtUp(t *testing.T) {
 	if ran, _ := agents["hung"].history(); len(ran) != 1 || ran[0] != "3" {
 		t.Fatalf("the pod that hung ran %v, want only 3", ran)
 	}
+}
+
+// A pod reached again with the same app process (its port-forward reconnected, say after the
+// API server restarted) is no news: no second ready line for it, neither for the image nor for
+// a shipped build. A new process there (the container restarted) is.
+func TestRejoinWithTheSameProcessIsNoNews(t *testing.T) {
+	b := &fakeBuilder{builds: [][]byte{binary("2")}}
+	l, ev, agents, targets := setup(t, ship.Raw, b, nil, "pod")
+	a := agents["pod"]
+	a.pid = 100
+	again := func() {
+		t.Helper()
+		devloop.JoinAndWait(t.Context(), l, devloop.NewTarget("pod", a, delta.Sum(a.bin), time.Millisecond))
+	}
+	devloop.JoinAndWait(t.Context(), l, targets["pod"])
+	ev.next("the image ready", is("ready", "pod", 1))
+	again()
+	src := run(t, l)
+	edit(t, src, time.Now())
+	ev.next("iteration 2 ready", is("ready", "pod", 2))
+	again()
+	a.mu.Lock()
+	a.pid = 500 // the container restarted, its emptyDir kept the newest build
+	a.mu.Unlock()
+	again()
+	ev.next("the restarted pod ready", is("ready", "pod", 2))
+	ev.none("ready", "pod")
 }
 
 // A pod that cannot be reached when a kodata file is saved gets the file once it answers; the

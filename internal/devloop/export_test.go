@@ -1,6 +1,9 @@
 package devloop
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // SetRetry shortens the waits before a target that did not answer is asked again.
 func SetRetry(l *Loop, first, most time.Duration) { l.retry, l.maxRetry = first, most }
@@ -14,3 +17,6 @@ func Queued(t *Target) int {
 	}
 	return t.next.build.it
 }
+
+// JoinAndWait is Join, returning once the target's catch-up was handled.
+func JoinAndWait(ctx context.Context, l *Loop, t *Target) { <-l.join(ctx, t).done }

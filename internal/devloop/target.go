@@ -350,6 +350,7 @@ func (l *Loop) bring(ctx context.Context, t *Target, w *want) error {
 	default:
 		return refused(fmt.Errorf("the new version did not become ready within %s (state %s)", l.ReadyTimeout, res.State))
 	}
+	l.readyRuns(t.Name, res.PID)
 	l.Report.Ready(report.Ready{Service: l.Service, Pod: t.Name, Iteration: b.it,
 		EditToReady: agentapi.Ms(time.Since(w.first)), BuildMS: agentapi.Ms(w.took),
 		ShipMS:    agentapi.Ms(elapsed) - res.RestartMS - res.ReadyMS,
@@ -389,6 +390,9 @@ func (l *Loop) settle(ctx context.Context, t *Target, w *want) error {
 				ExitCode: *st.ExitCode, LastOutput: st.LastOutput})
 		}
 	case agentapi.StateReady:
+		if !l.readyRuns(t.Name, st.PID) {
+			return nil // the same process, reached again (its port-forward reconnected): no news
+		}
 		r := report.Ready{Service: l.Service, Pod: t.Name, Iteration: b.it,
 			EditToReady: agentapi.Ms(time.Since(w.first)), BinaryBytes: b.size, SHA256: b.h.String(), Method: "unchanged"}
 		if b.it == 1 {
@@ -401,6 +405,19 @@ func (l *Loop) settle(ctx context.Context, t *Target, w *want) error {
 		l.Report.Ready(r)
 	}
 	return nil
+}
+
+// readyRuns records that target name's app runs as process pid and is ready; it reports whether
+// that is news (another process than the one last reported ready there, or an unknown pid).
+func (l *Loop) readyRuns(name string, pid int) bool {
+	l.readyMu.Lock()
+	defer l.readyMu.Unlock()
+	if l.readyPID == nil {
+		l.readyPID = map[string]int{}
+	}
+	news := pid == 0 || l.readyPID[name] != pid
+	l.readyPID[name] = pid
+	return news
 }
 
 // waitState polls until the app is ready, has exited or is paused in the debugger, or stop
