@@ -52,7 +52,7 @@ fi
 # random, so it is opt-in to keep CI deterministic: FUZZTIME=60s hack/test.sh
 [[ -n "${FUZZTIME:-}" ]] || { say "all passed"; exit 0; }
 say "fuzz ($FUZZTIME per target)"
-for target in internal/delta:FuzzApply internal/agentapi:FuzzParseUpdateParams internal/manifest:FuzzRead internal/report:FuzzDecode; do
+for target in internal/delta:FuzzApply internal/agentapi:FuzzParseUpdateParams internal/agentapi:FuzzCheckFilePath internal/agent:FuzzReadDAP internal/manifest:FuzzRead internal/config:FuzzLoad internal/initproject:FuzzDockerfile internal/report:FuzzDecode; do
 	if ! out=$(go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "$FUZZTIME" "./${target%%:*}" 2>&1); then
 		echo "$out"
 		echo "FAIL ${target}: the failing input is saved under ${target%%:*}/testdata/fuzz; fix the code and keep it as a seed"

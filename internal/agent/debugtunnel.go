@@ -302,7 +302,12 @@ func (t *dapTunnel) continueLocked() {
 	_, _ = fmt.Fprintf(t.toDelve, "Content-Length: %d\r\n\r\n%s", len(b), b)
 }
 
-// readDAP reads one DAP message: the whole frame as it came, and its body.
+// maxDAPMessage bounds the body a DAP message may announce: the agent allocates it before
+// reading it. Delve's own messages (variables, stacks) stay far below.
+const maxDAPMessage = 64 << 20
+
+// readDAP reads one DAP message: the frame (its header lines ended by CRLF, as DAP writes
+// them, then the body) and its body.
 func readDAP(r *bufio.Reader) (frame, body []byte, err error) {
 	tp := textproto.NewReader(r)
 	var head bytes.Buffer
@@ -319,6 +324,9 @@ func readDAP(r *bufio.Reader) (frame, body []byte, err error) {
 		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Content-Length") {
 			if n, err = strconv.Atoi(strings.TrimSpace(v)); err != nil || n < 0 {
 				return nil, nil, fmt.Errorf("DAP: bad Content-Length %q", v)
+			}
+			if n > maxDAPMessage {
+				return nil, nil, fmt.Errorf("DAP: a message of %d bytes, over the %d the agent takes", n, maxDAPMessage)
 			}
 		}
 	}
