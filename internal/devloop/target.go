@@ -323,6 +323,7 @@ func (l *Loop) bring(ctx context.Context, t *Target, w *want) error {
 		return refused(err)
 	}
 	t0 := time.Now()
+	sent := t0                // when the update whose answer counts was sent: the link's sample
 	var repatch time.Duration // a second patch, for a target that runs another base
 	p := agentapi.UpdateParams{Wait: agentapi.WaitReady, Timeout: l.ReadyTimeout}
 	res, err := t.Client.Update(ctx, patch, p)
@@ -334,7 +335,8 @@ func (l *Loop) bring(ctx context.Context, t *Target, w *want) error {
 		if patch, err = l.Shipper.Patch(kind, delta.Hash{}, b.h); err != nil {
 			return refused(err)
 		}
-		repatch = time.Since(t1)
+		sent = time.Now()
+		repatch = sent.Sub(t1)
 		res, err = t.Client.Update(ctx, patch, p)
 	}
 	end := time.Now()
@@ -353,7 +355,7 @@ func (l *Loop) bring(ctx context.Context, t *Target, w *want) error {
 	}
 	t.setRuns(b.h)
 	agentSide := time.Duration((res.ApplyMS + res.RestartMS + res.ReadyMS) * float64(time.Millisecond))
-	t.link.Observe(len(patch), elapsed-agentSide)
+	t.link.Observe(len(patch), end.Sub(sent)-agentSide)
 	switch res.State {
 	case agentapi.StateExited:
 		return nil // the event stream reports the crash, with its output
