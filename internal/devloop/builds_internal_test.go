@@ -34,7 +34,7 @@ func TestSharedBuildsBound(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, err := l.build(t.Context(), 2)
+			_, err := l.build(t.Context(), 2)
 			errs <- err
 		}()
 	}

@@ -111,6 +111,10 @@ type buildInfo struct {
 	size  int
 	first time.Time     // the first event of the edit
 	took  time.Duration // the build
+	// The edit's phases before it was queued for the targets (zero for iteration 1), and when
+	// it was. Each phase ends at the timestamp where the next begins, so that they add up.
+	debounce, wait, read time.Duration
+	published            time.Time
 }
 
 // Iteration is the number of the latest iteration.
@@ -133,15 +137,15 @@ type Launch func(ctx context.Context, path string) (*Target, error)
 func (l *Loop) Start(ctx context.Context, launch Launch) (*Target, error) {
 	l.iteration.Store(1)
 	t0 := time.Now()
-	res, bin, err := l.build(ctx, 1)
+	o, err := l.build(ctx, 1)
 	if err != nil {
 		return nil, err
 	}
-	l.Init(bin, res.Duration, t0)
+	l.Init(o.bin, o.res.Duration, t0)
 	l.firstMethod = "start"
 	ts := time.Now()
-	t, err := launch(ctx, res.Path)
-	os.Remove(res.Path)
+	t, err := launch(ctx, o.res.Path)
+	os.Remove(o.res.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +185,7 @@ func (l *Loop) join(ctx context.Context, t *Target) *want {
 	if len(edited) > 0 {
 		t.addFiles(edited, now)
 	}
-	w := &want{build: l.current.Load(), first: now, join: true, done: make(chan struct{})}
+	w := &want{build: l.current.Load(), first: now, queued: now, join: true, done: make(chan struct{})}
 	if !t.ask(w) {
 		w.finish() // a newer build is queued already
 	}
@@ -198,6 +202,7 @@ func (l *Loop) Run(ctx context.Context, w Source) error {
 			return nil
 		case b = <-w.Batches():
 		}
+		received := time.Now()
 		if files := l.kodata(b.Paths); len(files) > 0 {
 			l.syncAll(b.First, files)
 			if len(files) == len(b.Paths) {
@@ -205,7 +210,7 @@ func (l *Loop) Run(ctx context.Context, w Source) error {
 			}
 		}
 		it := int(l.iteration.Add(1))
-		res, bin, err := l.buildLatest(ctx, w, it, &b)
+		o, err := l.buildLatest(ctx, w, it, &b)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -217,9 +222,10 @@ func (l *Loop) Run(ctx context.Context, w Source) error {
 		if err != nil {
 			return err
 		}
-		os.Remove(res.Path)
-		h := l.Shipper.Remember(bin)
-		l.publish(&buildInfo{it: it, h: h, size: len(bin), first: b.First, took: res.Duration})
+		os.Remove(o.res.Path)
+		h := l.Shipper.Remember(o.bin)
+		l.publish(&buildInfo{it: it, h: h, size: len(o.bin), first: b.First, took: o.end.Sub(o.start),
+			debounce: received.Sub(b.First), wait: o.start.Sub(received)}, o.end)
 		if l.OnShipped != nil {
 			l.OnShipped(it, h)
 		}
@@ -229,33 +235,43 @@ func (l *Loop) Run(ctx context.Context, w Source) error {
 
 // publish makes b the current build and queues it for every target. It does not wait for them.
 // The order matters: a target listed after this Targets call joins after the Store, and Join
-// then sees b.
-func (l *Loop) publish(b *buildInfo) {
+// then sees b. built is when its build ended: reading and hashing the binary took from there
+// until now.
+func (l *Loop) publish(b *buildInfo, built time.Time) {
+	b.published = time.Now()
+	b.read = b.published.Sub(built)
 	l.current.Store(b)
 	for _, t := range l.targets() {
-		t.ask(&want{build: b, first: b.first, took: b.took})
+		t.ask(&want{build: b, first: b.first, queued: b.published, edit: true})
 	}
+}
+
+// built is the outcome of a build: the binary as read from disk, and when the build that
+// made it started (holding a build slot) and ended.
+type built struct {
+	res        build.Result
+	bin        []byte
+	start, end time.Time
 }
 
 // buildLatest builds, starting over whenever another batch arrives during the build: the edit
 // goes on, and edit→ready counts from the batch that started it.
-func (l *Loop) buildLatest(ctx context.Context, w Source, it int, b *watch.Batch) (build.Result, []byte, error) {
+func (l *Loop) buildLatest(ctx context.Context, w Source, it int, b *watch.Batch) (built, error) {
 	for {
 		bctx, cancel := context.WithCancel(ctx)
 		type out struct {
-			res build.Result
-			bin []byte
+			built
 			err error
 		}
 		done := make(chan out, 1)
 		go func() {
-			res, bin, err := l.build(bctx, it)
-			done <- out{res, bin, err}
+			o, err := l.build(bctx, it)
+			done <- out{o, err}
 		}()
 		select {
 		case o := <-done:
 			cancel()
-			return o.res, o.bin, o.err
+			return o.built, o.err
 		case nb := <-w.Batches():
 			cancel()
 			<-done
@@ -266,30 +282,31 @@ func (l *Loop) buildLatest(ctx context.Context, w Source, it int, b *watch.Batch
 		case <-ctx.Done():
 			cancel()
 			<-done
-			return build.Result{}, nil, ctx.Err()
+			return built{}, ctx.Err()
 		}
 	}
 }
 
-func (l *Loop) build(ctx context.Context, it int) (build.Result, []byte, error) {
+func (l *Loop) build(ctx context.Context, it int) (built, error) {
 	if l.Builds != nil {
 		select {
 		case l.Builds <- struct{}{}:
 			defer func() { <-l.Builds }()
 		case <-ctx.Done():
-			return build.Result{}, nil, ctx.Err()
+			return built{}, ctx.Err()
 		}
 	}
 	out := filepath.Join(l.WorkDir, fmt.Sprintf("%s.%d", strings.ReplaceAll(l.Service, "/", "-"), it))
+	o := built{start: time.Now()}
 	res, err := l.Builder.Build(ctx, out)
+	o.res, o.end = res, time.Now()
 	if err != nil {
-		return res, nil, err
+		return o, err
 	}
-	bin, err := os.ReadFile(out)
-	if err != nil {
-		return res, nil, fmt.Errorf("read the build: %w", err)
+	if o.bin, err = os.ReadFile(out); err != nil {
+		return o, fmt.Errorf("read the build: %w", err)
 	}
-	return res, bin, nil
+	return o, nil
 }
 
 func (l *Loop) refreshWatch(ctx context.Context, w Source) {

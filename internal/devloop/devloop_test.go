@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -571,5 +572,94 @@ func TestFirstIteration(t *testing.T) {
 				t.Fatalf("iteration 1 shipped %v", kinds)
 			}
 		})
+	}
+}
+
+// addsUp fails the test unless r's phases add up to its edit→ready: nothing the loop does
+// between the first file event and the ready falls outside a phase. The tolerance covers the
+// microsecond rounding of each phase.
+func addsUp(t *testing.T, what string, r *report.Ready) {
+	t.Helper()
+	sum := r.DebounceMS + r.BuildWaitMS + r.BuildMS + r.ReadMS + r.QueueMS + r.PatchMS + r.ShipMS + r.RestartMS + r.ReadyMS
+	if math.Abs(sum-r.EditToReady) > 0.02 {
+		t.Errorf("%s: the phases add up to %.3f ms, edit→ready is %.3f ms: %+v", what, sum, r.EditToReady, *r)
+	}
+	for name, ms := range map[string]float64{"debounce": r.DebounceMS, "build_wait": r.BuildWaitMS, "build": r.BuildMS,
+		"read": r.ReadMS, "queue": r.QueueMS, "patch": r.PatchMS} {
+		if ms < 0 {
+			t.Errorf("%s: %s_ms is negative: %+v", what, name, *r)
+		}
+	}
+}
+
+// The ready event's phases account for all of edit→ready, on every path of an edit: a wait
+// for a build slot another service holds, a debounce, a pod still busy with the previous
+// edit, a build that compiled to the running binary, a pod that runs another base.
+func TestPhasesAddUpToEditToReady(t *testing.T) {
+	b := &fakeBuilder{builds: [][]byte{binary("2"), binary("3"), binary("4"), binary("4"), binary("5")}}
+	l, ev, agents, targets := setup(t, ship.Delta, b, nil, "pod")
+	l.Builds = make(chan struct{}, 1)
+	shipped := make(chan int, 8)
+	l.OnShipped = func(it int, _ delta.Hash) { shipped <- it }
+	l.Join(t.Context(), targets["pod"])
+	ev.next("the image ready", is("ready", "pod", 1))
+	src := run(t, l)
+
+	// Another service's build holds the only slot when the edit arrives, 200 ms after its
+	// first file event.
+	l.Builds <- struct{}{}
+	edit(t, src, time.Now().Add(-200*time.Millisecond))
+	<-l.Builds
+	r := ev.next("iteration 2 ready", is("ready", "pod", 2)).Ready
+	addsUp(t, "a delta", r)
+	if r.DebounceMS < 200 || r.Method != "delta" {
+		t.Errorf("iteration 2: %+v, want a delta with the 200 ms before the loop took the edit as debounce_ms", *r)
+	}
+
+	// The pod is busy with iteration 3 when iteration 4 is queued for it.
+	gate, entered := make(chan struct{}), make(chan struct{}, 1)
+	agents["pod"].setBefore(func(ctx context.Context, _ delta.Header) error {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-gate
+		return nil
+	})
+	edit(t, src, time.Now())
+	<-entered
+	edit(t, src, time.Now())
+	for it := range shipped {
+		if it == 4 {
+			break
+		}
+	}
+	close(gate)
+	addsUp(t, "a pod busy with the build before", ev.next("iteration 3 ready", is("ready", "pod", 3)).Ready)
+	r = ev.next("iteration 4 ready", is("ready", "pod", 4)).Ready
+	addsUp(t, "a build that waited for the pod", r)
+	if r.QueueMS <= 0 {
+		t.Errorf("iteration 4 waited in the pod's queue behind iteration 3, yet queue_ms is %v", r.QueueMS)
+	}
+	agents["pod"].setBefore(nil)
+
+	// The same binary again: nothing to ship.
+	edit(t, src, time.Now())
+	r = ev.next("iteration 5 ready", is("ready", "pod", 5)).Ready
+	addsUp(t, "the running binary", r)
+	if r.Method != "unchanged" {
+		t.Errorf("iteration 5: %+v, want unchanged", *r)
+	}
+
+	// The pod restarted from another binary behind the loop's back: the delta is refused and
+	// the whole binary goes.
+	agents["pod"].mu.Lock()
+	agents["pod"].bin = binary("other")
+	agents["pod"].mu.Unlock()
+	edit(t, src, time.Now())
+	r = ev.next("iteration 6 ready", is("ready", "pod", 6)).Ready
+	addsUp(t, "a refused delta, then the whole binary", r)
+	if r.Method != "full" {
+		t.Errorf("iteration 6: %+v, want full after the refused delta", *r)
 	}
 }

@@ -37,9 +37,11 @@ type Target struct {
 
 // want asks a target to run a build.
 type want struct {
-	build *buildInfo
-	first time.Time     // where edit→ready counts from
-	took  time.Duration // the build's time, as reported
+	build  *buildInfo
+	first  time.Time // where edit→ready counts from
+	queued time.Time // when it was queued: queue_ms counts from there
+	// edit: it is the edit's own build, whose phases before the queue count (build.debounce...)
+	edit bool
 	// join: the catch-up of a target that just joined; when it runs the build already, wait
 	// until it is ready and report that.
 	join bool
@@ -273,9 +275,22 @@ func unreachable(err error) bool {
 	return err != nil && !errors.As(err, &ae)
 }
 
+// ready is the ready event of w on t, with the phases until start (when t's worker took w):
+// the caller adds those from there to end, where edit→ready ends.
+func (l *Loop) ready(t *Target, w *want, start, end time.Time) report.Ready {
+	b := w.build
+	r := report.Ready{Service: l.Service, Pod: t.Name, Iteration: b.it, EditToReady: agentapi.Ms(end.Sub(w.first)),
+		QueueMS: agentapi.Ms(start.Sub(w.queued)), BinaryBytes: b.size, SHA256: b.h.String()}
+	if w.edit {
+		r.DebounceMS, r.BuildWaitMS, r.BuildMS, r.ReadMS = agentapi.Ms(b.debounce), agentapi.Ms(b.wait), agentapi.Ms(b.took), agentapi.Ms(b.read)
+	}
+	return r
+}
+
 // bring ships w's build to t and reports the outcome. It returns an error only when t could
 // not be reached; every other outcome is reported here.
 func (l *Loop) bring(ctx context.Context, t *Target, w *want) error {
+	start := time.Now()
 	b := w.build
 	slow := time.AfterFunc(l.slowAfter(), func() {
 		l.Report.Slow(report.Slow{Service: l.Service, Pod: t.Name, Iteration: b.it, AfterMS: agentapi.Ms(l.slowAfter())})
@@ -290,13 +305,13 @@ func (l *Loop) bring(ctx context.Context, t *Target, w *want) error {
 	base := t.runs()
 	if base == b.h {
 		if w.join {
-			return l.settle(ctx, t, w)
+			return l.settle(ctx, t, w, start)
 		}
 		// The edit compiled to the binary the target already runs (a reverted change, a
 		// comment): nothing to ship, and the user still hears that it is live.
-		l.Report.Ready(report.Ready{Service: l.Service, Pod: t.Name, Iteration: b.it,
-			EditToReady: agentapi.Ms(time.Since(w.first)), BuildMS: agentapi.Ms(w.took),
-			BinaryBytes: b.size, Method: "unchanged", SHA256: b.h.String()})
+		r := l.ready(t, w, start, start)
+		r.Method = "unchanged"
+		l.Report.Ready(r)
 		return nil
 	}
 	kind := l.Shipper.Choose(base, b.h, &t.link)
@@ -308,19 +323,24 @@ func (l *Loop) bring(ctx context.Context, t *Target, w *want) error {
 		return refused(err)
 	}
 	t0 := time.Now()
+	sent := t0                // when the update whose answer counts was sent: the link's sample
+	var repatch time.Duration // a second patch, for a target that runs another base
 	p := agentapi.UpdateParams{Wait: agentapi.WaitReady, Timeout: l.ReadyTimeout}
 	res, err := t.Client.Update(ctx, patch, p)
 	if agentapi.IsWrongBase(err) {
 		// It runs something else than we thought (restarted from the image, say): send it all.
 		t.setRuns(delta.Hash{})
+		t1 := time.Now()
 		kind = l.Shipper.Choose(delta.Hash{}, b.h, &t.link)
 		if patch, err = l.Shipper.Patch(kind, delta.Hash{}, b.h); err != nil {
 			return refused(err)
 		}
-		t0 = time.Now()
+		sent = time.Now()
+		repatch = sent.Sub(t1)
 		res, err = t.Client.Update(ctx, patch, p)
 	}
-	elapsed := time.Since(t0)
+	end := time.Now()
+	elapsed := end.Sub(t0) - repatch // the refused update counts as shipping: it went over the link
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -335,7 +355,7 @@ func (l *Loop) bring(ctx context.Context, t *Target, w *want) error {
 	}
 	t.setRuns(b.h)
 	agentSide := time.Duration((res.ApplyMS + res.RestartMS + res.ReadyMS) * float64(time.Millisecond))
-	t.link.Observe(len(patch), elapsed-agentSide)
+	t.link.Observe(len(patch), end.Sub(sent)-agentSide)
 	switch res.State {
 	case agentapi.StateExited:
 		return nil // the event stream reports the crash, with its output
@@ -351,18 +371,18 @@ func (l *Loop) bring(ctx context.Context, t *Target, w *want) error {
 		return refused(fmt.Errorf("the new version did not become ready within %s (state %s)", l.ReadyTimeout, res.State))
 	}
 	l.readyRuns(t.Name, res.PID)
-	l.Report.Ready(report.Ready{Service: l.Service, Pod: t.Name, Iteration: b.it,
-		EditToReady: agentapi.Ms(time.Since(w.first)), BuildMS: agentapi.Ms(w.took),
-		ShipMS:    agentapi.Ms(elapsed) - res.RestartMS - res.ReadyMS,
-		RestartMS: res.RestartMS, ReadyMS: res.ReadyMS, BytesSent: len(patch), BinaryBytes: b.size,
-		Method: kind.String(), SHA256: b.h.String()})
+	r := l.ready(t, w, start, end)
+	r.PatchMS = agentapi.Ms(t0.Sub(start) + repatch)
+	r.ShipMS, r.RestartMS, r.ReadyMS = agentapi.Ms(elapsed)-res.RestartMS-res.ReadyMS, res.RestartMS, res.ReadyMS
+	r.BytesSent, r.Method = len(patch), kind.String()
+	l.Report.Ready(r)
 	return nil
 }
 
 // settle waits until a target that joined running the current build is ready (or its app has
 // exited) and reports it: iteration 1 as the first start, a later one as unchanged. A newer
 // build queued meanwhile ends the wait: it goes next.
-func (l *Loop) settle(ctx context.Context, t *Target, w *want) error {
+func (l *Loop) settle(ctx context.Context, t *Target, w *want, start time.Time) error {
 	b := w.build
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -393,10 +413,12 @@ func (l *Loop) settle(ctx context.Context, t *Target, w *want) error {
 		if !l.readyRuns(t.Name, st.PID) {
 			return nil // the same process, reached again (its port-forward reconnected): no news
 		}
-		r := report.Ready{Service: l.Service, Pod: t.Name, Iteration: b.it,
-			EditToReady: agentapi.Ms(time.Since(w.first)), BinaryBytes: b.size, SHA256: b.h.String(), Method: "unchanged"}
+		end := time.Now()
+		r := l.ready(t, w, start, end) // from the join: its queue, then the wait for its app
+		r.ReadyMS, r.Method = agentapi.Ms(end.Sub(start)), "unchanged"
 		if b.it == 1 {
-			r.EditToReady, r.BuildMS, r.Method = agentapi.Ms(time.Since(l.started)), agentapi.Ms(b.took), l.firstMethod
+			r = report.Ready{Service: l.Service, Pod: t.Name, Iteration: 1, EditToReady: agentapi.Ms(end.Sub(l.started)),
+				BuildMS: agentapi.Ms(b.took), BinaryBytes: b.size, SHA256: b.h.String(), Method: l.firstMethod}
 			if l.launched > 0 {
 				r.RestartMS = agentapi.Ms(l.launched)
 				r.ReadyMS = r.EditToReady - r.BuildMS - r.RestartMS

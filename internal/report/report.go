@@ -19,10 +19,19 @@ type Ready struct {
 	Pod         string  `json:"pod"`
 	Iteration   int     `json:"iteration"`
 	EditToReady float64 `json:"edit_to_ready_ms"`
-	BuildMS     float64 `json:"build_ms"`
-	ShipMS      float64 `json:"ship_ms"`
-	RestartMS   float64 `json:"restart_ms"`
-	ReadyMS     float64 `json:"ready_ms"`
+	// The phases of edit→ready, in the order they happen. For an edit they add up to
+	// EditToReady (to rounding): nothing the loop does falls between two of them. Iteration 1
+	// of an image counts from the session's start and reports only its build (the push and
+	// rollout are not phases of the loop); a pod that joined counts from when it joined.
+	DebounceMS  float64 `json:"debounce_ms"`   // the first file event → the batch reaches the loop (the watcher's quiet period)
+	BuildWaitMS float64 `json:"build_wait_ms"` // → the build that counts starts: a build slot shared with other services, builds started over by a newer edit
+	BuildMS     float64 `json:"build_ms"`      // the go build (and --post-build)
+	ReadMS      float64 `json:"read_ms"`       // reading the binary and hashing it, until it is queued for every pod
+	QueueMS     float64 `json:"queue_ms"`      // waiting in this pod's queue (behind its previous update)
+	PatchMS     float64 `json:"patch_ms"`      // choosing and computing the patch (once for all pods: the first pays)
+	ShipMS      float64 `json:"ship_ms"`       // sending it and the agent applying it
+	RestartMS   float64 `json:"restart_ms"`    // stopping the old process and starting the new one
+	ReadyMS     float64 `json:"ready_ms"`      // until the app passed its probe
 	BytesSent   int     `json:"bytes_sent"`
 	BinaryBytes int     `json:"binary_bytes"`
 	Method      string  `json:"method"`
@@ -162,8 +171,12 @@ func (r *Reporter) Ready(e Ready) {
 			return fmt.Sprintf("✓ %s%s  running  build %s · start %s   ready after %s", e.Service, pod,
 				secs(e.BuildMS), secs(e.RestartMS+e.ReadyMS), secs(e.EditToReady))
 		}
-		return fmt.Sprintf("✓ %s%s  build %s · ship %s %s · restart %s · ready %s   edit→ready %s", e.Service, pod,
-			secs(e.BuildMS), shipped(e), secs(e.ShipMS), secs(e.RestartMS), secs(e.ReadyMS), secs(e.EditToReady))
+		other := ""
+		if o := e.DebounceMS + e.BuildWaitMS + e.ReadMS + e.QueueMS + e.PatchMS; o > 0 {
+			other = " · other " + secs(o) // debounce, waits, read, patch: the JSON has each
+		}
+		return fmt.Sprintf("✓ %s%s  build %s · ship %s %s · restart %s · ready %s%s   edit→ready %s", e.Service, pod,
+			secs(e.BuildMS), shipped(e), secs(e.ShipMS), secs(e.RestartMS), secs(e.ReadyMS), other, secs(e.EditToReady))
 	})
 }
 

@@ -17,7 +17,7 @@ func emitAll(r *report.Reporter) {
 	r.Infof("hello", "building %s", "example.com/hello")
 	r.Ready(report.Ready{Service: "hello", Pod: "local", Iteration: 1, EditToReady: 310, BuildMS: 280, RestartMS: 20, ReadyMS: 10, BinaryBytes: 5808290, Method: "start", SHA256: "ab"})
 	r.Ready(report.Ready{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 1, EditToReady: 2380, BuildMS: 640, BinaryBytes: 5808290, Method: "image", SHA256: "ab"})
-	r.Ready(report.Ready{Service: "hello", Pod: "local", Iteration: 2, EditToReady: 520, BuildMS: 410, ShipMS: 20, RestartMS: 10, ReadyMS: 50, BytesSent: 12288, BinaryBytes: 8355996, Method: "delta", SHA256: "cd"})
+	r.Ready(report.Ready{Service: "hello", Pod: "local", Iteration: 2, EditToReady: 520, DebounceMS: 20, BuildWaitMS: 3, BuildMS: 410, ReadMS: 5, QueueMS: 1, PatchMS: 1, ShipMS: 20, RestartMS: 10, ReadyMS: 50, BytesSent: 12288, BinaryBytes: 8355996, Method: "delta", SHA256: "cd"})
 	r.Ready(report.Ready{Service: "hello", Pod: "hello-7d4b9-x2x", Iteration: 3, EditToReady: 380, BuildMS: 300, ShipMS: 30, RestartMS: 10, ReadyMS: 5, BytesSent: 5808367, BinaryBytes: 5808290, Method: "raw", SHA256: "ef"})
 	r.Ready(report.Ready{Service: "hello", Pod: "local", Iteration: 4, EditToReady: 290, BuildMS: 280, BinaryBytes: 5808290, Method: "unchanged", SHA256: "ef"})
 	r.BuildFailed(report.BuildFailed{Service: "hello", Iteration: 4, Error: "./main.go:12:2: undefined: foo"})

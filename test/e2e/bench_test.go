@@ -36,6 +36,20 @@ func BenchmarkDevLoop(b *testing.B) {
 	})
 }
 
+// BenchmarkScale is BenchmarkDevLoop's cluster case for 1, 3 and 10 replicas of hello (issue 14,
+// item 5): all-ready-ms is the median over edits of the slowest pod's edit→ready, when the whole
+// edit is live.
+//
+//	HOTPOD_E2E=1 go test -run '^$' -bench Scale -benchtime 5x ./test/e2e/
+func BenchmarkScale(b *testing.B) {
+	if os.Getenv("HOTPOD_E2E") != "1" {
+		b.Skip("set HOTPOD_E2E=1 with the cluster up")
+	}
+	for _, pods := range []int{1, 3, 10} {
+		b.Run(fmt.Sprintf("pods=%d", pods), func(b *testing.B) { benchEdits(b, benchEnv(b), pods) })
+	}
+}
+
 func benchEnv(b *testing.B) *e2e.Env {
 	env, err := e2e.Connect(b.Context())
 	if err != nil {
@@ -122,7 +136,7 @@ func benchEdits(b *testing.B, env *e2e.Env, pods int) {
 		return out
 	}
 	awaitReady()
-	var total, build, ship, restart, ready, bytes []float64
+	var total, all, build, ship, restart, ready, other, bytes []float64
 	text := string(src)
 	b.ResetTimer()
 	for i := range b.N {
@@ -132,7 +146,12 @@ func benchEdits(b *testing.B, env *e2e.Env, pods int) {
 		tmp := filepath.Join(dir, ".main.go.tmp")
 		must(b, os.WriteFile(tmp, []byte(next), 0o644))
 		must(b, os.Rename(tmp, filepath.Join(dir, "main.go")))
+		slowest := 0.0
 		for _, e := range awaitReady() {
+			slowest = max(slowest, e.EditToReady)
+			// the phases that add up with the others: debounce, build slot, read + hash, the
+			// pod's queue, computing the patch
+			other = append(other, e.DebounceMS+e.BuildWaitMS+e.ReadMS+e.QueueMS+e.PatchMS)
 			total = append(total, e.EditToReady)
 			build = append(build, e.BuildMS)
 			ship = append(ship, e.ShipMS)
@@ -140,6 +159,7 @@ func benchEdits(b *testing.B, env *e2e.Env, pods int) {
 			ready = append(ready, e.ReadyMS)
 			bytes = append(bytes, float64(e.BytesSent))
 		}
+		all = append(all, slowest)
 		// hotpod's events are its own word: the app must answer with the edit.
 		b.StopTimer()
 		got := answers()
@@ -155,6 +175,8 @@ func benchEdits(b *testing.B, env *e2e.Env, pods int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(bench.Median(total), "edit-to-ready-ms")
+	b.ReportMetric(bench.Median(all), "all-ready-ms")
+	b.ReportMetric(bench.Median(other), "other-ms")
 	b.ReportMetric(bench.Median(build), "build-ms")
 	b.ReportMetric(bench.Median(ship), "ship-ms")
 	b.ReportMetric(bench.Median(restart), "restart-ms")
