@@ -247,8 +247,16 @@ func TestFaultSidecarWithoutToken(t *testing.T) {
 	pod := pods[0].Name
 	before := s.pods()
 
+	// nosy runs a command in the sidecar: its stdout, and kubectl's stderr in the error only
+	// (client-go's log lines there are not the sidecar's output).
 	nosy := func(args ...string) (string, error) {
-		out, err := exec.CommandContext(t.Context(), "kubectl", append([]string{"exec", "-n", ns, pod, "-c", "nosy", "--"}, args...)...).CombinedOutput()
+		cmd := exec.CommandContext(t.Context(), "kubectl", append([]string{"exec", "-n", ns, pod, "-c", "nosy", "--"}, args...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, stderr.String())
+		}
 		return string(out), err
 	}
 	// The app's own container holds the token: the agent's state as it reports it (a call the
