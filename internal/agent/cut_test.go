@@ -61,7 +61,8 @@ func startCutProxy(t *testing.T, target string, cutAt int) *cutProxy {
 // Continue) until the body is through; then it closes both ends.
 func (p *cutProxy) relayCut(c, a net.Conn, cutAt int) {
 	var once sync.Once
-	cut := func() { once.Do(func() { c.Close(); a.Close(); close(p.cut) }) }
+	// p.cut is closed before the connections: the client can only see the cut after it.
+	cut := func() { once.Do(func() { close(p.cut); c.Close(); a.Close() }) }
 	var bodyDone atomic.Bool
 	go func() {
 		buf := make([]byte, 32<<10)
