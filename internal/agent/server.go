@@ -56,20 +56,7 @@ func Handler(s *Supervisor, token string) http.Handler {
 			return
 		}
 		res, err := s.Update(p, stallReader(w, r))
-		switch {
-		case errors.Is(err, delta.ErrWrongBase):
-			writeError(w, http.StatusConflict, err)
-		case errors.Is(err, ErrBadPatch):
-			writeError(w, http.StatusBadRequest, err)
-		case errors.Is(err, ErrNoSpace):
-			writeError(w, http.StatusInsufficientStorage, err)
-		case errors.Is(err, ErrShuttingDown):
-			writeError(w, http.StatusServiceUnavailable, err)
-		case err != nil:
-			writeError(w, http.StatusInternalServerError, err)
-		default:
-			writeJSON(w, http.StatusOK, res)
-		}
+		answer(w, res, err)
 	})
 	mux.HandleFunc("POST "+agentapi.PathRestart, func(w http.ResponseWriter, r *http.Request) {
 		p, err := agentapi.ParseUpdateParams(r.URL.Query())
@@ -78,14 +65,7 @@ func Handler(s *Supervisor, token string) http.Handler {
 			return
 		}
 		res, err := s.Restart(p)
-		switch {
-		case errors.Is(err, ErrShuttingDown):
-			writeError(w, http.StatusServiceUnavailable, err)
-		case err != nil:
-			writeError(w, http.StatusInternalServerError, err)
-		default:
-			writeJSON(w, http.StatusOK, res)
-		}
+		answer(w, res, err)
 	})
 	mux.HandleFunc("PUT "+agentapi.PathFiles+"{path...}", func(w http.ResponseWriter, r *http.Request) {
 		sum, err := delta.ParseHash(r.URL.Query().Get("sha256"))
@@ -97,10 +77,10 @@ func Handler(s *Supervisor, token string) http.Handler {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("file of %d bytes is larger than %d", r.ContentLength, int64(MaxFile)))
 			return
 		}
-		fileAnswer(w, s.PutFile(r.PathValue("path"), sum, stallReader(w, r)))
+		answer(w, struct{}{}, s.PutFile(r.PathValue("path"), sum, stallReader(w, r)))
 	})
 	mux.HandleFunc("DELETE "+agentapi.PathFiles+"{path...}", func(w http.ResponseWriter, r *http.Request) {
-		fileAnswer(w, s.DeleteFile(r.PathValue("path")))
+		answer(w, struct{}{}, s.DeleteFile(r.PathValue("path")))
 	})
 	mux.HandleFunc("PUT "+agentapi.PathDebugDelve, func(w http.ResponseWriter, r *http.Request) {
 		sum, err := delta.ParseHash(r.URL.Query().Get("sha256"))
@@ -118,20 +98,7 @@ func Handler(s *Supervisor, token string) http.Handler {
 			return
 		}
 		res, err := s.PutDelve(sum, stallReader(w, r), p)
-		switch {
-		case err == nil:
-			writeJSON(w, http.StatusOK, res)
-		case errors.Is(err, ErrNoDebug):
-			writeError(w, http.StatusNotFound, err)
-		case errors.Is(err, ErrBadFile):
-			writeError(w, http.StatusBadRequest, err)
-		case errors.Is(err, ErrNoSpace):
-			writeError(w, http.StatusInsufficientStorage, err)
-		case errors.Is(err, ErrShuttingDown):
-			writeError(w, http.StatusServiceUnavailable, err)
-		default:
-			writeError(w, http.StatusInternalServerError, err)
-		}
+		answer(w, res, err)
 	})
 	mux.HandleFunc("GET "+agentapi.PathDebugConnect, func(w http.ResponseWriter, r *http.Request) {
 		if !strings.EqualFold(r.Header.Get("Upgrade"), agentapi.DebugUpgrade) {
@@ -172,21 +139,29 @@ func Handler(s *Supervisor, token string) http.Handler {
 	return authenticate(token, mux)
 }
 
-func fileAnswer(w http.ResponseWriter, err error) {
-	switch {
-	case err == nil:
-		writeJSON(w, http.StatusOK, struct{}{})
-	case errors.Is(err, ErrNoSyncDir):
-		writeError(w, http.StatusNotFound, err)
-	case errors.Is(err, ErrEscape):
-		writeError(w, http.StatusForbidden, err)
-	case errors.Is(err, ErrBadFile):
-		writeError(w, http.StatusBadRequest, err)
-	case errors.Is(err, ErrNoSpace):
-		writeError(w, http.StatusInsufficientStorage, err)
-	default:
-		writeError(w, http.StatusInternalServerError, err)
+// answer writes v, or the status err's kind calls for: every handler's errors are the
+// supervisor's sentinels, each with one meaning on the wire (docs/architecture.md's table).
+func answer(w http.ResponseWriter, v any, err error) {
+	if err == nil {
+		writeJSON(w, http.StatusOK, v)
+		return
 	}
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, delta.ErrWrongBase): // before ErrBadPatch, which wraps it too
+		code = http.StatusConflict
+	case errors.Is(err, ErrBadPatch), errors.Is(err, ErrBadFile):
+		code = http.StatusBadRequest
+	case errors.Is(err, ErrNoSpace):
+		code = http.StatusInsufficientStorage
+	case errors.Is(err, ErrShuttingDown):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, ErrNoSyncDir), errors.Is(err, ErrNoDebug):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrEscape):
+		code = http.StatusForbidden
+	}
+	writeError(w, code, err)
 }
 
 // stallReader is r's body with a read deadline pushed forward on every read: a body that sends
