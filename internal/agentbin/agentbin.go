@@ -62,39 +62,48 @@ func (c *Cache) Path(ctx context.Context, p Platform) (string, error) {
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
-	work, err := os.MkdirTemp("", "hotpod-agent-src-")
+	if err := BuildModule(ctx, files, hotpod.AgentPackage, p, out); err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", fmt.Errorf("build the agent for %s: %w", p, err)
+	}
+	return out, nil
+}
+
+// BuildModule builds package pkg, static and stripped, for p into out, from a module made of
+// files (slash-separated paths: at least go.mod and go.sum), written to a temporary directory.
+// out appears whole (written beside, then renamed) or not at all. A failed build's error ends
+// with the go command's output.
+func BuildModule(ctx context.Context, files map[string][]byte, pkg string, p Platform, out string) error {
+	work, err := os.MkdirTemp("", "hotpod-build-")
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer os.RemoveAll(work)
 	for name, b := range files {
 		dst := filepath.Join(work, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return "", err
+			return err
 		}
 		if err := os.WriteFile(dst, b, 0o644); err != nil {
-			return "", err
+			return err
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return "", fmt.Errorf("agent cache: %w", err)
+		return fmt.Errorf("cache: %w", err)
 	}
 	tmp := out + ".tmp"
-	cmd := build.Command(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, hotpod.AgentPackage)
+	cmd := build.Command(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, pkg)
 	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch, "GOWORK=off", "GOFLAGS=-mod=mod")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := build.Run(cmd); err != nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		return "", fmt.Errorf("build the agent for %s: %v: %s", p, err, strings.TrimSpace(stderr.String()))
+		os.Remove(tmp)
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	if err := os.Rename(tmp, out); err != nil {
-		return "", err
-	}
-	return out, nil
+	return os.Rename(tmp, out)
 }
 
 // sources reads the non-test Go files and the module files.

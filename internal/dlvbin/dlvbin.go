@@ -7,7 +7,6 @@
 package dlvbin
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,11 +15,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 
 	"github.com/hotpod/hotpod"
 	"github.com/hotpod/hotpod/internal/agentbin"
-	"github.com/hotpod/hotpod/internal/build"
 	"github.com/hotpod/hotpod/internal/gopkg"
 )
 
@@ -94,37 +91,13 @@ func (c *Cache) Path(ctx context.Context, p agentbin.Platform) (string, error) {
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
-	work, err := os.MkdirTemp("", "hotpod-dlv-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(work)
-	if err := os.WriteFile(filepath.Join(work, "go.mod"), mod, 0o644); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(work, "go.sum"), sum, 0o644); err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return "", fmt.Errorf("dlv cache: %w", err)
-	}
-	tmp := out + ".tmp"
 	// Static (CGO_ENABLED=0: no ebpf tracing, which needs cgo; everything else works), stripped
 	// (dlv needs no symbols of its own).
-	cmd := build.Command(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, Package)
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch, "GOWORK=off", "GOFLAGS=-mod=mod")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := build.Run(cmd); err != nil {
-		os.Remove(tmp)
+	if err := agentbin.BuildModule(ctx, map[string][]byte{"go.mod": mod, "go.sum": sum}, Package, p, out); err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", fmt.Errorf("build dlv %s for %s: %v: %s (it needs Delve's module: the Go module proxy, or a module cache that has it)", version, p, err, strings.TrimSpace(stderr.String()))
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return "", err
+		return "", fmt.Errorf("build dlv %s for %s: %w (it needs Delve's module: the Go module proxy, or a module cache that has it)", version, p, err)
 	}
 	return out, nil
 }
