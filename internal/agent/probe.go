@@ -179,14 +179,7 @@ func (c *httpCheck) Check(ctx context.Context) error {
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("no answer within %v", c.timeout)
-		}
-		return err
+		return requestError(err, c.timeout)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
 	resp.Body.Close()
@@ -327,14 +320,7 @@ func (c *grpcCheck) Check(ctx context.Context) error {
 	req.Header.Set("Grpc-Timeout", strconv.FormatInt(c.timeout.Milliseconds(), 10)+"m")
 	resp, err := c.client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("no answer within %v", c.timeout)
-		}
-		return err
+		return requestError(err, c.timeout)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -418,4 +404,17 @@ func healthStatus(m []byte) (uint64, error) {
 		}
 	}
 	return status, nil
+}
+
+// requestError is a probe request's error as the probe reports it: without net/http's
+// "Get URL:" wrapping (the probe names its URL), and a timeout said as one.
+func requestError(err error, timeout time.Duration) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within %v", timeout)
+	}
+	return err
 }

@@ -99,40 +99,35 @@ func waitGroupGone(pgid int, limit time.Duration) {
 // liveInGroup reports whether a process of group pgid is alive (not a zombie), from /proc.
 // Without /proc it assumes none.
 func liveInGroup(pgid int) bool {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return false
-	}
-	want := strconv.Itoa(pgid)
-	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 2 && f[2] == want && f[0] != "Z" && f[0] != "X" {
-			return true
-		}
-	}
-	return false
+	want, live := strconv.Itoa(pgid), false
+	procStats(func(_ int, f []string) bool {
+		// f: state ppid pgrp ...
+		live = len(f) > 2 && f[2] == want && f[0] != "Z" && f[0] != "X"
+		return !live
+	})
+	return live
 }
 
 // childrenOf lists the processes whose parent is pid, from /proc.
 func childrenOf(pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	want := strconv.Itoa(pid)
 	var out []int
+	procStats(func(n int, f []string) bool {
+		if len(f) > 1 && f[1] == want {
+			out = append(out, n)
+		}
+		return true
+	})
+	return out
+}
+
+// procStats calls fn with each process's pid and the fields of its /proc/PID/stat after the
+// command name (state, ppid, pgrp, ...), until fn returns false. Without /proc it calls none.
+func procStats(fn func(pid int, fields []string) bool) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
 	for _, e := range entries {
 		n, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -142,13 +137,13 @@ func childrenOf(pid int) []int {
 		if err != nil {
 			continue
 		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
 		i := bytes.LastIndexByte(b, ')')
 		if i < 0 {
 			continue
 		}
-		if f := strings.Fields(string(b[i+1:])); len(f) > 1 && f[1] == want {
-			out = append(out, n)
+		if !fn(n, strings.Fields(string(b[i+1:]))) {
+			return
 		}
 	}
-	return out
 }
