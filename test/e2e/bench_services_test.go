@@ -69,21 +69,26 @@ spec:
 ---
 `
 
-func benchShared(b *testing.B, services int) {
-	env := benchEnv(b)
-	dir := b.TempDir()
+// sharedProject writes a module of services svc1, svc2, ... that all import its package shared,
+// each with the manifest manifest gives it, into a fresh directory.
+func sharedProject(t testing.TB, services int, manifest func(name string) string) string {
+	t.Helper()
+	dir := t.TempDir()
 	files := map[string]string{"go.mod": "module example.com/svcs\n\ngo 1.24\n", "shared/shared.go": sharedLib}
 	var manifests strings.Builder
 	for i := range services {
 		name := fmt.Sprintf("svc%d", i+1)
 		files[name+"/main.go"] = fmt.Sprintf(sharedMain, name)
-		fmt.Fprintf(&manifests, sharedManifest, name)
+		manifests.WriteString(manifest(name))
 	}
 	files["k8s/svcs.yaml"] = manifests.String()
-	for name, body := range files {
-		must(b, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
-		must(b, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
-	}
+	writeFiles(t, dir, files)
+	return dir
+}
+
+func benchShared(b *testing.B, services int) {
+	env := benchEnv(b)
+	dir := sharedProject(b, services, func(name string) string { return fmt.Sprintf(sharedManifest, name) })
 	ns, cleanup, err := env.TempNamespace(b.Context(), "bench-shared")
 	if err != nil {
 		b.Fatal(err)

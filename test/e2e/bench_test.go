@@ -61,13 +61,7 @@ func benchEnv(b *testing.B) *e2e.Env {
 // benchEdits runs hotpod dev (in the cluster when env is set, else --local) and times b.N edits,
 // waiting each time for pods ready events.
 func benchEdits(b *testing.B, env *e2e.Env, pods int) {
-	dir := b.TempDir()
-	src, err := os.ReadFile("../../examples/hello/main.go")
-	if err != nil {
-		b.Fatal(err)
-	}
-	must(b, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/hello\n\ngo 1.24\n"), 0o644))
-	must(b, os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644))
+	dir := helloProject(b, nil)
 	var cmd *exec.Cmd
 	var ns string
 	port := testutil.FreePort(b) // the local app's
@@ -76,13 +70,13 @@ func benchEdits(b *testing.B, env *e2e.Env, pods int) {
 		cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port))
 	} else {
 		var cleanup func()
+		var err error
 		ns, cleanup, err = env.TempNamespace(b.Context(), "bench")
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer cleanup()
-		must(b, os.MkdirAll(filepath.Join(dir, "k8s"), 0o755))
-		must(b, os.WriteFile(filepath.Join(dir, "k8s/hello.yaml"), fmt.Appendf(nil, helloManifest, pods, false), 0o644))
+		writeFiles(b, dir, map[string]string{"k8s/hello.yaml": fmt.Sprintf(helloManifest, pods, false)})
 		cmd = exec.Command(hotpodBin, "dev", "-f", "k8s", "-n", ns, "--output", "json",
 			"--default-repo", env.Registry+"/bench", "--base-image", "scratch")
 		cmd.Env = os.Environ()
@@ -137,7 +131,7 @@ func benchEdits(b *testing.B, env *e2e.Env, pods int) {
 	}
 	awaitReady()
 	var total, all, build, ship, restart, ready, other, bytes []float64
-	text := string(src)
+	text := helloSource(b)
 	b.ResetTimer()
 	for i := range b.N {
 		time.Sleep(300 * time.Millisecond) // a quiet editor between saves

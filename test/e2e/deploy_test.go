@@ -2,9 +2,7 @@ package e2e_test
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,24 +17,8 @@ import (
 func TestDeploy(t *testing.T) {
 	env := e2e.Setup(t)
 	ns := env.Namespace(t)
-	dir := t.TempDir()
-	src, err := os.ReadFile("../../examples/hello/main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, content := range map[string]string{
-		"go.mod":         "module example.com/hello\n\ngo 1.24\n",
-		"main.go":        strings.Replace(string(src), `"hello from hotpod`, `"deployed by hotpod`, 1),
-		"k8s/hello.yaml": fmt.Sprintf(helloManifest, 2, true),
-	} {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := helloProject(t, map[string]string{"k8s/hello.yaml": fmt.Sprintf(helloManifest, 2, true)})
+	writeFiles(t, dir, map[string]string{"main.go": strings.Replace(helloSource(t), `"hello from hotpod`, `"deployed by hotpod`, 1)})
 	cmd := exec.CommandContext(t.Context(), hotpodBin, "deploy", "-f", "k8s", "-n", ns,
 		"--default-repo", env.Registry+"/e2e", "--base-image", env.Registry+"/hotpod/base-nonroot:latest")
 	cmd.Dir = dir

@@ -67,23 +67,7 @@ spec:
 func startDev(t *testing.T, env *e2e.Env, replicas int, base string, nonRoot bool) *devSession {
 	t.Helper()
 	ns := env.Namespace(t)
-	dir := t.TempDir()
-	src, err := os.ReadFile("../../examples/hello/main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string]string{
-		"go.mod":         "module example.com/hello\n\ngo 1.24\n",
-		"main.go":        string(src),
-		"k8s/hello.yaml": fmt.Sprintf(helloManifest, replicas, nonRoot),
-	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := helloProject(t, map[string]string{"k8s/hello.yaml": fmt.Sprintf(helloManifest, replicas, nonRoot)})
 	port := testutil.FreePort(t)
 	s := runDev(t, env, ns, dir, "-f", "k8s", "-n", ns, "--default-repo", env.Registry+"/e2e", "--base-image", base,
 		"--port-forward", fmt.Sprintf("%d:8080", port))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,19 +351,30 @@ spec:
 `
 
 // helloProject is examples/hello as a module of its own, with manifests.
-func helloProject(t *testing.T, manifests map[string]string) string {
+func helloProject(t testing.TB, manifests map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
+	files := map[string]string{"go.mod": "module example.com/hello\n\ngo 1.24\n", "main.go": helloSource(t)}
+	maps.Copy(files, manifests)
+	writeFiles(t, dir, files)
+	return dir
+}
+
+// helloSource is examples/hello/main.go.
+func helloSource(t testing.TB) string {
+	t.Helper()
 	src, err := os.ReadFile("../../examples/hello/main.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]string{"go.mod": "module example.com/hello\n\ngo 1.24\n", "main.go": string(src)}
-	for k, v := range manifests {
-		files[k] = v
-	}
+	return string(src)
+}
+
+// writeFiles writes each file (a slash-separated path under dir) with its content.
+func writeFiles(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
 	for name, content := range files {
-		p := filepath.Join(dir, name)
+		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -370,7 +382,6 @@ func helloProject(t *testing.T, manifests map[string]string) string {
 			t.Fatal(err)
 		}
 	}
-	return dir
 }
 
 // Objects land in the namespace their manifest names (a Namespace among them is applied first;

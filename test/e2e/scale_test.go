@@ -69,23 +69,7 @@ func TestScaleThirtyPods(t *testing.T) {
 	const services, replicas, edits = 3, 10, 3
 	env := e2e.Setup(t)
 	ns := env.Namespace(t)
-	dir := t.TempDir()
-	files := map[string]string{"go.mod": "module example.com/svcs\n\ngo 1.24\n", "shared/shared.go": sharedLib}
-	var manifests strings.Builder
-	for i := range services {
-		name := fmt.Sprintf("svc%d", i+1)
-		files[name+"/main.go"] = fmt.Sprintf(sharedMain, name)
-		fmt.Fprintf(&manifests, scaleManifest, name, replicas)
-	}
-	files["k8s/svcs.yaml"] = manifests.String()
-	for name, body := range files {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := sharedProject(t, services, func(name string) string { return fmt.Sprintf(scaleManifest, name, replicas) })
 	t0 := time.Now()
 	s := runDev(t, env, ns, dir, "-f", "k8s", "-n", ns, "--base-image=scratch")
 	ready, late := awaitPods(s, services*replicas, 0)
