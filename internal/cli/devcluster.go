@@ -108,7 +108,7 @@ func devCluster(ctx context.Context, env Env, f devFlags, p *project, method shi
 			}
 			port++
 		}
-		go dbg.Serve(ctx)
+		dbg.Serve(ctx) // starts a server per port and returns
 	}
 	podNamespaces := []string{}
 	for _, t := range targets {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -32,6 +33,7 @@ type Set struct {
 
 	mu       sync.Mutex
 	services map[string]*service // by the session's service key
+	ctx      context.Context     // Serve's: the session's
 }
 
 type service struct {
@@ -71,9 +73,10 @@ func (s *Set) Has(key string) bool {
 	return s.services[key] != nil
 }
 
-// Serve carries connections to each service's port until ctx ends.
+// Serve starts carrying connections to each service's port, until ctx ends; it returns at once.
 func (s *Set) Serve(ctx context.Context) {
 	s.mu.Lock()
+	s.ctx = ctx
 	var all []*service
 	for _, sv := range s.services {
 		all = append(all, sv)
@@ -119,12 +122,7 @@ func (s *Set) Left(key, pod string) {
 	}
 	sv.mu.Lock()
 	delete(sv.targets, pod)
-	for i, p := range sv.order {
-		if p == pod {
-			sv.order = append(sv.order[:i], sv.order[i+1:]...)
-			break
-		}
-	}
+	sv.order = slices.DeleteFunc(sv.order, func(p string) bool { return p == pod })
 	was := sv.current == pod
 	if was {
 		sv.setLocked("", nil)
@@ -132,7 +130,12 @@ func (s *Set) Left(key, pod string) {
 	sv.mu.Unlock()
 	if was {
 		s.Report.Infof(sv.name, "pod %s, which ran %s under the debugger, is gone: its debugger clients are disconnected", pod, sv.name)
-		s.pick(context.Background(), sv)
+		s.mu.Lock()
+		ctx := s.ctx
+		s.mu.Unlock()
+		if ctx != nil { // the next pod goes under Delve for as long as the session lasts
+			s.pick(ctx, sv)
+		}
 	}
 }
 

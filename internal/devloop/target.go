@@ -443,8 +443,7 @@ func (l *Loop) readyRuns(name string, pid int) bool {
 }
 
 // waitState polls until the app is ready, has exited or is paused in the debugger, or stop
-// says to give up; the polls
-// start 2 ms apart and slow down to 100 ms.
+// says to give up; the polls start 2 ms apart and slow down to 100 ms.
 func waitState(ctx context.Context, c Agent, timeout time.Duration, stop func() bool) (agentapi.Status, error) {
 	deadline := time.Now().Add(timeout)
 	every := 2 * time.Millisecond
