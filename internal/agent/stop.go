@@ -72,17 +72,20 @@ func (s *Supervisor) stop(p *process, policy StopPolicy, sig syscall.Signal, gra
 		}
 	}
 	// Whatever is left of the group (the app itself after the grace, or children that outlived
-	// it) goes now. Under the debugger the app has a group of its own, and outlives a killed
-	// dlv (a tracer's death lets its tracee go): it goes first.
-	if p.dbg != nil {
-		for _, c := range childrenOf(p.pid) {
-			_ = syscall.Kill(-c, syscall.SIGKILL)
-			_ = syscall.Kill(c, syscall.SIGKILL)
-		}
+	// it) goes now. A child with a group of its own goes first, while it is still the
+	// process's child: the app under tini (which puts its child into a new group) or under the
+	// debugger (dlv's tracee, which outlives a killed dlv). Killed after its parent, it would be
+	// an orphan that keeps its port from the new app.
+	children := childrenOf(p.pid)
+	for _, c := range children {
+		_ = syscall.Kill(-c, syscall.SIGKILL)
+		_ = syscall.Kill(c, syscall.SIGKILL)
 	}
 	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 	<-p.exited
-	waitGroupGone(p.pid, 5*time.Second)
+	for _, pgid := range append(children, p.pid) {
+		waitGroupGone(pgid, 5*time.Second)
+	}
 }
 
 // waitGroupGone waits until no live process is in the process group pgid: a killed process
