@@ -13,15 +13,21 @@ import (
 
 func TestSummarizeAndSane(t *testing.T) {
 	r := summarize("hello", Hotpod, "direct", []sample{
-		{ms: 500, hotpodMS: 480, appMS: 470, bytes: 100},
-		{ms: 300, hotpodMS: 290, appMS: 280, bytes: 300},
-		{ms: 400, hotpodMS: 380, appMS: 370, bytes: 200},
+		{ms: 500, hotpodMS: 480, appMS: 470, bytes: 100, phases: &Phases{Build: 400, Ship: 30, Ready: 50}},
+		{ms: 300, hotpodMS: 290, appMS: 280, bytes: 300, phases: &Phases{Build: 200, Ship: 40, Ready: 50}},
+		{ms: 400, hotpodMS: 380, appMS: 370, bytes: 200, phases: &Phases{Build: 300, Ship: 50, Ready: 30}},
 	})
+	// Each phase's own median: build 300, ship 40, ready 50 (from three different edits).
 	want := Record{Workload: "hello", Strategy: Hotpod, Link: "direct", Iterations: 3, MedianMS: 400, MinMS: 300,
-		MaxMS: 500, BytesSent: 200, HotpodMS: 380, AppMS: 370}
+		MaxMS: 500, BytesSent: 200, HotpodMS: 380, AppMS: 370, Phases: &Phases{Build: 300, Ship: 40, Ready: 50}}
+	if r.Phases == nil || *r.Phases != *want.Phases {
+		t.Fatalf("phases: got %+v, want %+v", r.Phases, want.Phases)
+	}
+	r.Phases, want.Phases = nil, nil
 	if r != want {
 		t.Fatalf("got %+v\nwant %+v", r, want)
 	}
+	r.Phases = &Phases{Build: 300, Ship: 40, Ready: 50}
 	if err := Sane([]Record{r}, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -31,8 +37,8 @@ func TestSummarizeAndSane(t *testing.T) {
 		{ms: 300, hotpodMS: 290, bytes: 300},
 		{ms: 400, appMS: 370, bytes: 200},
 	})
-	if partial.HotpodMS != 0 || partial.AppMS != 0 {
-		t.Fatalf("cross-checks from some of the edits: hotpod %v, app %v", partial.HotpodMS, partial.AppMS)
+	if partial.HotpodMS != 0 || partial.AppMS != 0 || partial.Phases != nil {
+		t.Fatalf("cross-checks from some of the edits: hotpod %v, app %v, phases %v", partial.HotpodMS, partial.AppMS, partial.Phases)
 	}
 	if err := Sane([]Record{partial}, 3); err == nil {
 		t.Fatal("Sane accepted a record with cross-checks missing")
@@ -49,6 +55,7 @@ func TestSaneRefuses(t *testing.T) {
 			MaxMS: 500, BytesSent: 200, AppMS: 370}
 		if HotpodReports(strategy) {
 			r.HotpodMS = 380
+			r.Phases = &Phases{Build: 300, Ship: 40, Ready: 40}
 		}
 		return r
 	}
@@ -73,6 +80,8 @@ func TestSaneRefuses(t *testing.T) {
 		{"hotpod silent, full", Full, func(r *Record) { r.HotpodMS = 0 }, "hotpod reported no"},
 		{"hotpod silent, floor", Local, func(r *Record) { r.HotpodMS = 0 }, "hotpod reported no"},
 		{"hotpod silent, upx", UPX, func(r *Record) { r.HotpodMS = 0 }, "hotpod reported no"},
+		{"no phases", Hotpod, func(r *Record) { r.Phases = nil }, "no phases"},
+		{"no build phase, floor", Local, func(r *Record) { r.Phases.Build = 0 }, "no phases"},
 		{"hotpod later than the answer", Hotpod, func(r *Record) { r.HotpodMS = r.MedianMS + crossSlack + 1 }, "hotpod says"},
 		{"app silent", Image, func(r *Record) { r.AppMS = 0 }, "log line"},
 		{"app silent, hotpod", Hotpod, func(r *Record) { r.AppMS = 0 }, "log line"},
@@ -110,7 +119,8 @@ func TestCommittedRunsAreSane(t *testing.T) {
 			t.Fatalf("%s: %d records, %v", f, len(rs), err)
 		}
 		for _, r := range rs {
-			if err := Sane([]Record{r}, r.Iterations); err != nil {
+			// Runs from before 2026-12-02 03:00 UTC have no phases: the rest of the checks hold.
+			if err := sane([]Record{r}, r.Iterations, r.Phases != nil); err != nil {
 				t.Errorf("%s: %v", filepath.Base(f), err)
 			}
 		}

@@ -215,7 +215,8 @@ func (c Config) measureDev(ctx context.Context, w *workload, run devRun) ([]samp
 		if err != nil {
 			return nil, err
 		}
-		s := sample{ms: agentapi.Ms(at.Sub(time.Unix(0, stamp))), hotpodMS: e.Ready.EditToReady, bytes: int64(e.Ready.BytesSent)}
+		s := sample{ms: agentapi.Ms(at.Sub(time.Unix(0, stamp))), hotpodMS: e.Ready.EditToReady, bytes: int64(e.Ready.BytesSent),
+			phases: phasesOf(e.Ready)}
 		select {
 		case s.appMS = <-appMS:
 		case <-time.After(2 * time.Second):

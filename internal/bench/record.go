@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"sort"
+
+	"github.com/hotpod/hotpod/internal/report"
 )
 
 // Record is one (workload, strategy, link) result; times in milliseconds.
@@ -20,13 +22,41 @@ type Record struct {
 	// every edit had one (Sane checks them).
 	HotpodMS float64 `json:"hotpod_median_ms,omitempty"`
 	AppMS    float64 `json:"app_median_ms,omitempty"`
-	Skipped  string  `json:"skipped,omitempty"`
+	// Phases is where hotpod says the time went: each phase's median over the edits (so they
+	// need not add up to HotpodMS, as each edit's do). Only for strategies that run hotpod dev.
+	Phases  *Phases `json:"hotpod_phases,omitempty"`
+	Skipped string  `json:"skipped,omitempty"`
+}
+
+// Phases are the phases of hotpod's ready event (report.Ready), in milliseconds.
+type Phases struct {
+	Debounce  float64 `json:"debounce_ms"`
+	BuildWait float64 `json:"build_wait_ms"`
+	Build     float64 `json:"build_ms"`
+	Read      float64 `json:"read_ms"`
+	Queue     float64 `json:"queue_ms"`
+	Patch     float64 `json:"patch_ms"`
+	Ship      float64 `json:"ship_ms"`
+	Restart   float64 `json:"restart_ms"`
+	Ready     float64 `json:"ready_ms"`
+}
+
+// phasesOf takes the phases from a ready event.
+func phasesOf(r *report.Ready) *Phases {
+	return &Phases{Debounce: r.DebounceMS, BuildWait: r.BuildWaitMS, Build: r.BuildMS, Read: r.ReadMS,
+		Queue: r.QueueMS, Patch: r.PatchMS, Ship: r.ShipMS, Restart: r.RestartMS, Ready: r.ReadyMS}
+}
+
+// fields lists the phases in order, for taking medians of each.
+func (p *Phases) fields() []*float64 {
+	return []*float64{&p.Debounce, &p.BuildWait, &p.Build, &p.Read, &p.Queue, &p.Patch, &p.Ship, &p.Restart, &p.Ready}
 }
 
 // sample is one edit's measurements.
 type sample struct {
 	ms, hotpodMS, appMS float64
 	bytes               int64
+	phases              *Phases // hotpod's, when it reported them
 }
 
 func summarize(w, s, link string, samples []sample) Record {
@@ -57,7 +87,24 @@ func summarize(w, s, link string, samples []sample) Record {
 	if len(app) == len(samples) {
 		r.AppMS = Median(app)
 	}
+	r.Phases = medianPhases(samples)
 	return r
+}
+
+// medianPhases is each phase's median over the samples, nil unless every sample has phases.
+func medianPhases(samples []sample) *Phases {
+	var m Phases
+	for i, f := range m.fields() {
+		v := make([]float64, 0, len(samples))
+		for _, s := range samples {
+			if s.phases == nil {
+				return nil
+			}
+			v = append(v, *s.phases.fields()[i])
+		}
+		*f = Median(v)
+	}
+	return &m
 }
 
 // Median is the middle of v (the mean of the two middle values for an even count), 0 for none.
@@ -100,7 +147,11 @@ const crossSlack = 100 // ms
 // times and sizes that are possible, and the cross-checks agree: hotpod's own figure is there for
 // the strategies that run hotpod, the app's log line for every strategy, and neither says the
 // new code was up later than the bench saw it answer. Speed is never asserted.
-func Sane(rs []Record, iterations int) error {
+func Sane(rs []Record, iterations int) error { return sane(rs, iterations, true) }
+
+// sane is Sane; phases says to expect hotpod's phases (runs from before the bench recorded
+// them have none).
+func sane(rs []Record, iterations int, phases bool) error {
 	if len(rs) == 0 {
 		return fmt.Errorf("bench: no results")
 	}
@@ -115,6 +166,8 @@ func Sane(rs []Record, iterations int) error {
 			return fmt.Errorf("bench: %s: no bytes sent", name)
 		case HotpodReports(r.Strategy) && r.HotpodMS <= 0:
 			return fmt.Errorf("bench: %s: hotpod reported no edit_to_ready_ms for some edit", name)
+		case phases && HotpodReports(r.Strategy) && (r.Phases == nil || r.Phases.Build <= 0):
+			return fmt.Errorf("bench: %s: hotpod reported no phases (build_ms…) for some edit", name)
 		case r.HotpodMS > r.MedianMS+crossSlack:
 			return fmt.Errorf("bench: %s: hotpod says %.0f ms, later than the bench saw the new code answer (%.0f ms)", name, r.HotpodMS, r.MedianMS)
 		case r.AppMS <= 0:

@@ -20,8 +20,14 @@ func JSON(w io.Writer, rs []bench.Record) error {
 	return enc.Encode(rs)
 }
 
-// Markdown writes the table: strategy × workload × link, median and range, bytes per edit.
+// Markdown writes the table: strategy × workload × link, median and range, bytes per edit; then,
+// when hotpod reported them, its phases.
 func Markdown(w io.Writer, rs []bench.Record) {
+	table(w, rs)
+	phases(w, rs)
+}
+
+func table(w io.Writer, rs []bench.Record) {
 	fmt.Fprintln(w, "| workload | link | strategy | edit→ready median | min–max | bytes per edit | hotpod says | app says |")
 	fmt.Fprintln(w, "| -------- | ---- | -------- | ----------------: | ------: | -------------: | ----------: | -------: |")
 	for _, r := range rs {
@@ -33,6 +39,29 @@ func Markdown(w io.Writer, rs []bench.Record) {
 			secs(r.MedianMS), secs(r.MinMS), secs(r.MaxMS), bytesHuman(r.BytesSent), optSecs(r.HotpodMS), optSecs(r.AppMS))
 	}
 }
+
+// phases writes where hotpod says the time went, for the records that have phases: each
+// phase's median over the edits (the medians need not add up to hotpod's own median); other is
+// the debounce, a wait for a build slot and the pod's queue.
+func phases(w io.Writer, rs []bench.Record) {
+	header := false
+	for _, r := range rs {
+		p := r.Phases
+		if p == nil {
+			continue
+		}
+		if !header {
+			fmt.Fprint(w, "\nWhere hotpod says the time went (medians of each phase; other: debounce, build slot, queue):\n\n")
+			fmt.Fprintln(w, "| workload | link | strategy | build | read + hash | patch | ship | restart | ready | other |")
+			fmt.Fprintln(w, "| -------- | ---- | -------- | ----: | ----------: | ----: | ---: | ------: | ----: | ----: |")
+			header = true
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Workload, r.Link, r.Strategy,
+			secs(p.Build), ms(p.Read), ms(p.Patch), ms(p.Ship), ms(p.Restart), ms(p.Ready), ms(p.Debounce+p.BuildWait+p.Queue))
+	}
+}
+
+func ms(v float64) string { return fmt.Sprintf("%.0f ms", v) }
 
 func secs(ms float64) string { return fmt.Sprintf("%.2f s", ms/1000) }
 
