@@ -20,12 +20,12 @@ import (
 // the encode time (hashes known, as the shipper has them), the apply time (base hash known and
 // result verified, as the agent does it) and the modelled total (encode + transfer + apply) on a
 // 1 Gbit/s link and on a 20 Mbit/s uplink with 30 ms RTT; `segmented` is 1 for a patch in
-// segments (a base over SegmentedAbove).
+// segments (what Encode makes for every base).
 //
 // The methods: raw and full (zstd fastest) are the whole binary; delta-* is Encode at that
 // level (delta-better is what hotpod sends); whole-better is the target compressed against the
-// whole base as one raw dictionary, for a base large enough to be segmented: what segments
-// replaced. hack/bench-delta.sh runs it and writes the output, with the machine and the date,
+// whole base as one raw dictionary (a Delta patch): what segments replaced, for large bases
+// since 2026-11 and for every base since 2026-12-02. hack/bench-delta.sh runs it and writes the output, with the machine and the date,
 // under docs/bench/; docs/delta.md's tables come from there.
 //
 //	go test -run '^$' -bench Ship -benchtime 3x ./internal/delta/
@@ -37,14 +37,14 @@ func BenchmarkShip(b *testing.B) {
 	}
 	raw, full := method{name: "raw"}, method{name: "full"}
 	better := method{"delta-better", zstd.SpeedBetterCompression, false}
-	levels := []method{raw, full, {"delta-default", zstd.SpeedDefault, false}, better, {"delta-best", zstd.SpeedBestCompression, false}}
 	whole := method{"whole-better", zstd.SpeedBetterCompression, true}
+	levels := []method{raw, full, {"delta-default", zstd.SpeedDefault, false}, better, {"delta-best", zstd.SpeedBestCompression, false}, whole}
 	for _, c := range []struct {
 		example, flags string
 		methods        []method
 	}{
 		{"hello", "-s -w", levels},
-		{"hello", "", append(levels, whole)},
+		{"hello", "", levels},
 		{"seedapp", "-s -w", []method{raw, full, better, whole}},
 	} {
 		v := buildExample(b, c.example, c.flags)
@@ -57,9 +57,6 @@ func BenchmarkShip(b *testing.B) {
 			target []byte
 		}{{"one-line", v.oneLine}, {"bigger", v.bigger}} {
 			for _, m := range c.methods {
-				if m.whole && len(v.base) <= SegmentedAbove {
-					continue
-				}
 				b.Run(fmt.Sprintf("%s/%s/%s/%s", c.example, label, edit.name, m.name), func(b *testing.B) {
 					benchShip(b, v.base, edit.target, m.name, m.level, m.whole)
 				})
@@ -98,7 +95,7 @@ func benchShip(b *testing.B, base, target []byte, method string, level zstd.Enco
 	}
 	t = time.Now()
 	var got []byte
-	if whole { // the agent applies no Delta patch of a base this large: decode the frame here
+	if whole { // the agent applies no Delta patch of a base over MaxDeltaBase: decode the frame here
 		got, err = decodeWhole(base, p[HeaderLen:], h)
 	} else {
 		got, err = Apply(base, p)

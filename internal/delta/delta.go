@@ -1,9 +1,11 @@
 // Package delta encodes a new binary against the binary a pod already runs, and applies such a
-// patch. A patch is a small self-describing header followed by one zstd frame: either the new
-// binary compressed on its own (kind full: the base is unknown) or compressed with the old binary
-// as a raw dictionary (kind delta). The header names the base and the result by SHA-256, so
-// applying a patch to the wrong base, or a truncated or corrupt patch, is refused before anything
-// reaches disk.
+// patch. A patch is a small self-describing header followed by its payload: the new binary as it
+// is (raw), compressed on its own (full: the base is unknown), or in segments, each copied from
+// the old binary or compressed with the region of the old binary around it as a raw dictionary
+// (segmented, what Encode makes; segmented.go). The older delta kind, one frame against the whole
+// old binary, is still read. The header names the base and the result by SHA-256, so applying a
+// patch to the wrong base, or a truncated or corrupt patch, is refused before anything reaches
+// disk.
 //
 // The decoding half is imported by the agent, which ships into every container: keep it on the
 // standard library plus klauspost/compress/zstd.

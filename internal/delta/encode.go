@@ -19,8 +19,8 @@ func EncodeRawSum(target []byte, sum Hash) []byte {
 	return append(h.Append(make([]byte, 0, HeaderLen+len(target))), target...)
 }
 
-// Encode makes a patch that turns base into target. With a nil base it makes a Full patch; with a
-// base over 8 MB, a Segmented one.
+// Encode makes a patch that turns base into target. With a nil base it makes a Full patch, else a
+// Segmented one.
 func Encode(base, target []byte, level zstd.EncoderLevel) ([]byte, error) {
 	var baseSum Hash
 	if base != nil {
@@ -33,27 +33,21 @@ func Encode(base, target []byte, level zstd.EncoderLevel) ([]byte, error) {
 // build by its hash): on a 70 MB binary each costs 50 ms.
 func EncodeKnown(base []byte, baseSum Hash, target []byte, targetSum Hash, level zstd.EncoderLevel) ([]byte, error) {
 	h := Header{Kind: Full, Target: targetSum, Size: uint64(len(target))}
-	if len(base) > SegmentedAbove {
+	if base != nil {
+		// Segmented for every base, small ones too: on hello's 5.8 MB binary a one-line edit
+		// encodes in 15 ms to 303 B, against 35 ms (warm) to 215 ms (in the loop) and 1.9 KB
+		// as one Delta frame (docs/delta.md).
 		h.Kind, h.Base = Segmented, baseSum
 		return encodeSegmentedPatch(h, base, target, level, segmentSize, segmentMargin)
 	}
-	window := windowFor(h.Size, len(base))
-	if base == nil {
-		// The decoder keeps a window of history in memory: a whole 70 MB binary would be 70 MB
-		// in the agent while the old app still runs, next to a tight memory limit.
-		window = min(window, FullWindow)
-	}
-	opts := []zstd.EOption{
+	// The decoder keeps a window of history in memory: a whole 70 MB binary would be 70 MB in
+	// the agent while the old app still runs, next to a tight memory limit.
+	window := min(windowFor(h.Size, 0), FullWindow)
+	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(level),
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderCRC(false), // the header's SHA-256 covers the result
-		zstd.WithWindowSize(int(window)),
-	}
-	if base != nil {
-		h.Kind, h.Base = Delta, baseSum
-		opts = append(opts, zstd.WithEncoderDictRaw(dictID, base))
-	}
-	enc, err := zstd.NewWriter(nil, opts...)
+		zstd.WithWindowSize(int(window)))
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
 	}

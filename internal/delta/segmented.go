@@ -11,7 +11,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// A large binary is encoded in segments, each compressed with the region of the base around the
+// A binary is encoded in segments, each compressed with the region of the base around the
 // same relative position as its dictionary. zstd's fast encoders index a raw dictionary through
 // fixed-size hash tables, so against a 70 MB base almost nothing is found (measured: 37 MB for a
 // one-line edit of a 71 MB binary); a Go binary's sections move by kilobytes to a few hundred
@@ -19,9 +19,8 @@ import (
 // the segments encode in parallel. A segment found unchanged in that region (a large embedded
 // asset, most of the data) is sent as a copy of the base: no frame, and no zstd on either side.
 const (
-	segmentSize    = 4 << 20
-	segmentMargin  = 2 << 20
-	SegmentedAbove = 8 << 20 // bases larger than this are encoded in segments
+	segmentSize   = 4 << 20
+	segmentMargin = 2 << 20
 )
 
 // encodeSegmented writes the payload of a Segmented patch: the number of parts, then for each its
@@ -200,8 +199,12 @@ func findVerbatim(region, t []byte) (int, bool) {
 }
 
 func compress(dict, target []byte, level zstd.EncoderLevel) ([]byte, error) {
+	// Single segment: the frame's window is its content. Left to choose, the encoder gives an
+	// input under 1 KB a 1 KB window while its matches reach into a dictionary far larger,
+	// which the decoder refuses ("window size exceeded"): a small changed run at a binary's end
+	// would be a corrupt patch.
 	opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false),
-		zstd.WithWindowSize(int(windowFor(uint64(len(target)), len(dict))))}
+		zstd.WithWindowSize(int(windowFor(uint64(len(target)), len(dict)))), zstd.WithSingleSegment(true)}
 	if len(dict) > 0 {
 		opts = append(opts, zstd.WithEncoderDictRaw(dictID, dict))
 	}

@@ -19,9 +19,9 @@ type Base interface {
 }
 
 // MaxDeltaBase bounds the base of a Delta patch (one zstd frame with the whole base as its
-// dictionary, which the decoder holds in memory). Encode makes Segmented patches for any base over
-// SegmentedAbove, so only a foreign patch reaches this bound.
-const MaxDeltaBase = 2 * SegmentedAbove
+// dictionary, which the decoder holds in memory). Encode makes Segmented patches, so only a
+// foreign patch (an older hotpod's, the bench's baseline) is a Delta one.
+const MaxDeltaBase = 16 << 20
 
 // ErrWrite wraps an error of the writer ApplyStream writes to: the patch is not at fault (a full
 // disk, say).
@@ -183,7 +183,7 @@ func streamSegmented(w io.Writer, h Header, r io.Reader, base Base) error {
 			return fmt.Errorf("read the base: %w", err)
 		}
 		opts := []zstd.DOption{zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(windowFor(tlen, int(dlen))),
-			zstd.WithDecoderMaxMemory(tlen + 1)}
+			zstd.WithDecoderMaxMemory(max(tlen+1, zstd.MinWindowSize))}
 		if dlen > 0 {
 			opts = append(opts, zstd.WithDecoderDictRaw(dictID, dict))
 		}

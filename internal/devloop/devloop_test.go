@@ -366,7 +366,7 @@ func TestWrongBaseResendsInFull(t *testing.T) {
 	edit(t, src, time.Now())
 	r := ev.next("iteration 2 ready", is("ready", "pod", 2)).Ready
 	ran, kinds := agents["pod"].history()
-	if len(kinds) != 2 || kinds[0] != delta.Delta || kinds[1] != delta.Full {
+	if len(kinds) != 2 || !kinds[0].HasBase() || kinds[1] != delta.Full {
 		t.Fatalf("the agent got patches %v, want a delta then the full binary", kinds)
 	}
 	if len(ran) != 1 || ran[0] != "2" || r.BinaryBytes == 0 {

@@ -129,25 +129,14 @@ const keepBinaries = 4
 func New(m Method) *Shipper {
 	return &Shipper{Method: m, binaries: map[delta.Hash][]byte{}, patches: map[patchKey]*patchEntry{},
 		costs: map[delta.Kind]*cost{
-			// Starting points measured on this project's machine (docs/delta.md): a delta of the
-			// 6 MB hello encodes at ~80 MB/s and keeps under 1% for a small edit; 10% allows for
-			// bigger edits.
-			delta.Delta: {speed: 80e6, ratio: 0.1},
+			// Starting points measured on this project's machine (docs/delta.md). A delta is
+			// encoded in segments, and what is found unchanged (an embedded asset, most data,
+			// most 64 KB blocks of code after a small edit) is copied without zstd: a one-line
+			// edit of the 71 MB seedapp encodes in ~25 ms to 519 B, of the 5.8 MB hello in
+			// ~15 ms to 303 B; an edit that moves code at 50–250 MB/s to 2–20% of the binary.
+			delta.Delta: {speed: 300e6, ratio: 0.01},
 			delta.Full:  {speed: 100e6, ratio: 0.45},
-			// A large base is encoded in segments, and what is found unchanged (an embedded
-			// asset, most data, most 64 KB blocks of code after a small edit) is copied without
-			// zstd: a one-line edit of the 71 MB seedapp encodes in ~25 ms to 519 B, an edit that
-			// moves code at ~250 MB/s to 2% of the binary.
-			delta.Segmented: {speed: 300e6, ratio: 0.01},
 		}}
-}
-
-// costKey is the entry of costs that predicts a patch of kind k against a base of baseSize bytes.
-func costKey(k delta.Kind, baseSize int) delta.Kind {
-	if k == delta.Delta && baseSize > delta.SegmentedAbove {
-		return delta.Segmented
-	}
-	return k
 }
 
 // Remember records a binary as a possible base and returns its hash.
@@ -198,7 +187,7 @@ func (s *Shipper) Choose(base, target delta.Hash, link *Link) delta.Kind {
 		kinds = append(kinds, delta.Delta)
 	}
 	for _, k := range kinds {
-		c := s.costs[costKey(k, len(s.binaries[base]))]
+		c := s.costs[k]
 		if t := size/c.speed + c.ratio*size/tp; t < bestT {
 			best, bestT = k, t
 		}
@@ -240,7 +229,7 @@ func (s *Shipper) Patch(k delta.Kind, base, target delta.Hash) ([]byte, error) {
 		}
 		if e.err == nil {
 			s.mu.Lock()
-			s.costs[costKey(k, len(bb))].observe(len(tb), len(e.patch), time.Since(t))
+			s.costs[k].observe(len(tb), len(e.patch), time.Since(t))
 			s.mu.Unlock()
 		}
 	})

@@ -40,6 +40,9 @@ func TestChooseFollowsTheLink(t *testing.T) {
 	}
 }
 
+// Before any transfer was measured, the round trip says whether the link is local: the first
+// binary (no base known) goes raw to a local cluster and compressed to a remote one. With a base,
+// a delta (segments copied, the changed ones compressed) beats raw on either.
 func TestRoundTripDecidesBeforeAnyTransfer(t *testing.T) {
 	old, cur := binaries()
 	s := ship.New(ship.Auto)
@@ -47,14 +50,23 @@ func TestRoundTripDecidesBeforeAnyTransfer(t *testing.T) {
 	near, far := &ship.Link{}, &ship.Link{}
 	near.ObserveRTT(300 * time.Microsecond)
 	far.ObserveRTT(35 * time.Millisecond)
-	if k := s.Choose(oh, ch, near); k != delta.Raw {
-		t.Errorf("short round trip: %v, want raw", k)
-	}
-	if k := s.Choose(oh, ch, far); k != delta.Delta {
-		t.Errorf("long round trip: %v, want delta", k)
+	for _, c := range []struct {
+		name string
+		base delta.Hash
+		link *ship.Link
+		want delta.Kind
+	}{
+		{"short round trip, no base", delta.Hash{}, near, delta.Raw},
+		{"long round trip, no base", delta.Hash{}, far, delta.Full},
+		{"short round trip, a base", oh, near, delta.Delta},
+		{"long round trip, a base", oh, far, delta.Delta},
+	} {
+		if k := s.Choose(c.base, ch, c.link); k != c.want {
+			t.Errorf("%s: %v, want %v", c.name, k, c.want)
+		}
 	}
 	far.Observe(100<<20, 50*time.Millisecond) // a measured transfer overrides the guess
-	if k := s.Choose(oh, ch, far); k != delta.Raw {
+	if k := s.Choose(delta.Hash{}, ch, far); k != delta.Raw {
 		t.Errorf("measured fast link: %v, want raw", k)
 	}
 }
