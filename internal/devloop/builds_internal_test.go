@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hotpod/hotpod/internal/build"
+	"github.com/hotpod/hotpod/internal/ship"
 )
 
 // Loops that share Builds never build more at once than it has slots: three loops, real go
@@ -29,7 +30,7 @@ func TestSharedBuildsBound(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	for i := range 3 {
-		l := &Loop{Service: "s/" + string(rune('a'+i)), WorkDir: t.TempDir(), Builds: slots,
+		l := &Loop{Service: "s/" + string(rune('a'+i)), WorkDir: t.TempDir(), Builds: slots, Shipper: ship.New(ship.Auto),
 			Builder: &build.Builder{Dir: dir, Package: ".", Options: build.Options{PostBuild: post}}}
 		wg.Add(1)
 		go func() {

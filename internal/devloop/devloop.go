@@ -24,6 +24,7 @@ import (
 	"github.com/hotpod/hotpod/internal/agentapi"
 	"github.com/hotpod/hotpod/internal/build"
 	"github.com/hotpod/hotpod/internal/delta"
+	"github.com/hotpod/hotpod/internal/gopkg"
 	"github.com/hotpod/hotpod/internal/report"
 	"github.com/hotpod/hotpod/internal/ship"
 	"github.com/hotpod/hotpod/internal/watch"
@@ -99,6 +100,8 @@ type Loop struct {
 	// kodata files edited during the session (relative paths): a target that joins gets them.
 	filesMu sync.Mutex
 	edited  map[string]bool
+	// shapes holds the last seen gopkg.Shape of each Go file edited (Run's goroutine only).
+	shapes map[string]string
 	// retry is the first wait before asking a target that did not answer again (doubling to
 	// maxRetry); tests shorten it.
 	retry, maxRetry time.Duration
@@ -141,7 +144,7 @@ func (l *Loop) Start(ctx context.Context, launch Launch) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.Init(o.bin, o.res.Duration, t0)
+	l.initBuild(o.h, o.size, o.res.Duration, t0)
 	l.firstMethod = "start"
 	ts := time.Now()
 	t, err := launch(ctx, o.res.Path)
@@ -162,8 +165,11 @@ func (l *Loop) Start(ctx context.Context, launch Launch) (*Target, error) {
 // Init makes bin, the binary already deployed (in the image), iteration 1's build; started is
 // when the session began, where iteration 1's edit→ready counts from.
 func (l *Loop) Init(bin []byte, buildTime time.Duration, started time.Time) {
-	h := l.Shipper.Remember(bin)
-	l.current.Store(&buildInfo{it: 1, h: h, size: len(bin), first: started, took: buildTime})
+	l.initBuild(l.Shipper.Remember(bin), len(bin), buildTime, started)
+}
+
+func (l *Loop) initBuild(h delta.Hash, size int, buildTime time.Duration, started time.Time) {
+	l.current.Store(&buildInfo{it: 1, h: h, size: size, first: started, took: buildTime})
 	l.iteration.Store(1)
 	l.started, l.firstMethod = started, "image"
 }
@@ -222,15 +228,44 @@ func (l *Loop) Run(ctx context.Context, w Source) error {
 		if err != nil {
 			return err
 		}
-		os.Remove(o.res.Path)
-		h := l.Shipper.Remember(o.bin)
-		l.publish(&buildInfo{it: it, h: h, size: len(o.bin), first: b.First, took: o.end.Sub(o.start),
+		l.publish(&buildInfo{it: it, h: o.h, size: o.size, first: b.First, took: o.end.Sub(o.start),
 			debounce: received.Sub(b.First), wait: o.start.Sub(received)}, o.end)
+		// Only once the targets have it: freeing a large file's blocks takes tens of milliseconds
+		// (25 ms for 71 MB on ext4), which read_ms counted.
+		os.Remove(o.res.Path)
 		if l.OnShipped != nil {
-			l.OnShipped(it, h)
+			l.OnShipped(it, o.h)
 		}
-		go l.refreshWatch(ctx, w)
+		if l.reshaped(b.Paths) {
+			go l.refreshWatch(ctx, w)
+		}
 	}
+}
+
+// reshaped says whether an edit of paths may change what to watch: a file other than a Go
+// source (go.mod, go.sum, an embedded file), a Go file added, removed or seen for the first
+// time, or one whose imports, build constraints or embed patterns changed (gopkg.Shape).
+func (l *Loop) reshaped(paths []string) bool {
+	if l.shapes == nil {
+		l.shapes = map[string]string{}
+	}
+	changed := false
+	for _, p := range paths {
+		if !strings.HasSuffix(p, ".go") {
+			changed = true
+			continue
+		}
+		shape, ok := gopkg.Shape(p)
+		if prev, seen := l.shapes[p]; !ok || !seen || prev != shape {
+			changed = true
+		}
+		if ok {
+			l.shapes[p] = shape
+		} else {
+			delete(l.shapes, p)
+		}
+	}
+	return changed
 }
 
 // publish makes b the current build and queues it for every target. It does not wait for them.
@@ -246,11 +281,12 @@ func (l *Loop) publish(b *buildInfo, built time.Time) {
 	}
 }
 
-// built is the outcome of a build: the binary as read from disk, and when the build that
-// made it started (holding a build slot) and ended.
+// built is the outcome of a build: the binary as the shipper read it (its hash and size), and
+// when the build that made it started (holding a build slot) and ended.
 type built struct {
 	res        build.Result
-	bin        []byte
+	h          delta.Hash
+	size       int
 	start, end time.Time
 }
 
@@ -303,7 +339,8 @@ func (l *Loop) build(ctx context.Context, it int) (built, error) {
 	if err != nil {
 		return o, err
 	}
-	if o.bin, err = os.ReadFile(out); err != nil {
+	o.h, o.size, err = l.Shipper.Load(out)
+	if err != nil {
 		return o, fmt.Errorf("read the build: %w", err)
 	}
 	return o, nil

@@ -663,3 +663,38 @@ func TestPhasesAddUpToEditToReady(t *testing.T) {
 		t.Errorf("iteration 6: %+v, want full after the refused delta", *r)
 	}
 }
+
+// go list runs again after an edit only when the edit may change what to watch: the first edit
+// of a file, an import, go.mod; never for an edit of a function body.
+func TestWatchRefreshOnlyWhenTheShapeChanges(t *testing.T) {
+	dir := t.TempDir()
+	main, mod := filepath.Join(dir, "main.go"), filepath.Join(dir, "go.mod")
+	write := func(p, src string) {
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := &devloop.Loop{}
+	for i, c := range []struct {
+		what  string
+		src   string
+		paths []string
+		want  bool
+	}{
+		{"the first edit of a file", `package main; import "fmt"; func main() { fmt.Println(1) }`, []string{main}, true},
+		{"a body", `package main; import "fmt"; func main() { fmt.Println(2) }`, []string{main}, false},
+		{"a body again", `package main; import "fmt"; func main() { fmt.Println(3) }`, []string{main}, false},
+		{"an import", `package main; import ("fmt"; "os"); func main() { fmt.Println(os.Args) }`, []string{main}, true},
+		{"a body with go.mod", `package main; import ("fmt"; "os"); func main() { fmt.Println(os.Args, 1) }`, []string{main, mod}, true},
+		{"the file removed", "", []string{main}, true},
+	} {
+		if c.src == "" {
+			os.Remove(main)
+		} else {
+			write(main, c.src)
+		}
+		if got := devloop.Reshaped(l, c.paths); got != c.want {
+			t.Errorf("edit %d, %s: refresh %v, want %v", i, c.what, got, c.want)
+		}
+	}
+}

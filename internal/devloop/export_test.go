@@ -20,3 +20,6 @@ func Queued(t *Target) int {
 
 // JoinAndWait is Join, returning once the target's catch-up was handled.
 func JoinAndWait(ctx context.Context, l *Loop, t *Target) { <-l.join(ctx, t).done }
+
+// Reshaped is the loop's rule for whether an edit of paths may change what to watch.
+func Reshaped(l *Loop, paths []string) bool { return l.reshaped(paths) }

@@ -99,3 +99,46 @@ func TestLoadOutsideTheModuleSaysWhereToRun(t *testing.T) {
 		t.Errorf("a missing import: %v; want go's go get advice", err)
 	}
 }
+
+// A file's shape changes with what decides the files and packages a build reads, and only then.
+func TestShape(t *testing.T) {
+	const base = "//go:build linux\n\npackage main\n\nimport (\n\t\"fmt\"\n\t_ \"embed\"\n)\n\n//go:embed page.html\nvar page string\n\nfunc main() { fmt.Println(\"v1\", page) }\n"
+	for _, c := range []struct {
+		name, src string
+		same      bool
+	}{
+		{"a body", strings.Replace(base, `"v1"`, `"v2"`, 1), true},
+		{"a comment and a new function", base + "\n// more\nfunc other() int { return 1 }\n", true},
+		{"an import added", strings.Replace(base, "\"fmt\"\n", "\"fmt\"\n\t\"os\"\n", 1), false},
+		{"an import renamed", strings.Replace(base, "\t\"fmt\"", "\tf \"fmt\"", 1), false},
+		{"a build constraint", strings.Replace(base, "linux", "linux && amd64", 1), false},
+		{"an embed pattern", strings.Replace(base, "page.html", "*.html", 1), false},
+		{"the package", strings.Replace(base, "package main", "package other", 1), false},
+	} {
+		dir := t.TempDir()
+		write := func(name, src string) string {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		before, ok1 := gopkg.Shape(write("a.go", base))
+		after, ok2 := gopkg.Shape(write("b.go", c.src))
+		if !ok1 || !ok2 {
+			t.Fatalf("%s: not parsed", c.name)
+		}
+		if (before == after) != c.same {
+			t.Errorf("%s: shape unchanged %v, want %v", c.name, before == after, c.same)
+		}
+	}
+	dir := t.TempDir()
+	if _, ok := gopkg.Shape(filepath.Join(dir, "gone.go")); ok {
+		t.Error("a missing file has a shape")
+	}
+	broken := filepath.Join(dir, "broken.go")
+	os.WriteFile(broken, []byte("package main\nimport (\n"), 0o644)
+	if _, ok := gopkg.Shape(broken); ok {
+		t.Error("a file that does not parse has a shape")
+	}
+}

@@ -3,6 +3,9 @@ package ship_test
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -160,5 +163,68 @@ func TestParseMethod(t *testing.T) {
 	}
 	if _, err := ship.ParseMethod("rsync"); err == nil {
 		t.Error("rsync accepted")
+	}
+}
+
+// Load reads each build into the memory of the oldest build kept, once the shipper keeps as
+// many as it may, but never into memory a patch still reads; what it reads is the file.
+func TestLoadReusesForgottenBuilds(t *testing.T) {
+	dir := t.TempDir()
+	const size = 4 << 20
+	s := ship.New(ship.Auto)
+	content := map[delta.Hash][]byte{}
+	load := func(i int) (delta.Hash, uint64) {
+		b := bytes.Repeat([]byte{byte(i)}, size)
+		copy(b, fmt.Sprintf("build %d", i))
+		p := filepath.Join(dir, fmt.Sprint(i))
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		h, n, err := s.Load(p)
+		runtime.ReadMemStats(&after)
+		if err != nil || n != size || h != delta.Sum(b) {
+			t.Fatalf("build %d: %v, %d bytes, hash %.12s, want %.12s", i, err, n, h, delta.Sum(b))
+		}
+		content[h] = b
+		return h, after.TotalAlloc - before.TotalAlloc
+	}
+	fresh := func(alloc uint64) bool { return alloc >= size }
+	var hs []delta.Hash
+	for i := range 4 { // as many as the shipper keeps: each needs new memory
+		h, alloc := load(i)
+		hs = append(hs, h)
+		if !fresh(alloc) {
+			t.Fatalf("build %d allocated %d bytes, want new memory for it", i, alloc)
+		}
+	}
+	if _, alloc := load(4); fresh(alloc) {
+		t.Fatalf("build 4 allocated %d bytes, want build 0's memory", alloc)
+	}
+	// Build 1, the oldest kept now, is read by a patch: build 5 gets new memory, and build 1
+	// stays intact while it is read.
+	release := s.Hold(hs[1])
+	if _, alloc := load(5); !fresh(alloc) {
+		t.Fatalf("build 5 allocated %d bytes: it took the memory of a build a patch reads", alloc)
+	}
+	if !bytes.Equal(s.Bytes(hs[1]), content[hs[1]]) {
+		t.Fatal("a forgotten build that a patch reads changed")
+	}
+	release()
+	if _, alloc := load(6); fresh(alloc) {
+		t.Fatalf("build 6 allocated %d bytes, want build 1's memory, free once the patch was done", alloc)
+	}
+	// The same build again is kept once; the memory it was read into is used for the next.
+	if _, alloc := load(6); fresh(alloc) {
+		t.Fatalf("build 6 again allocated %d bytes", alloc)
+	}
+	if _, alloc := load(7); fresh(alloc) {
+		t.Fatalf("build 7 allocated %d bytes, want the memory build 6 was read into again", alloc)
+	}
+	for _, h := range []delta.Hash{hs[1], hs[2]} {
+		if s.Bytes(h) != nil {
+			t.Errorf("build %.12s still held", h)
+		}
 	}
 }
