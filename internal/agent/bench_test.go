@@ -153,6 +153,7 @@ func BenchmarkUpdateSeedapp(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Logf("seedapp %.1f MB, one-line delta %d bytes", float64(len(v1))/1e6, len(fwd))
 	back, err := delta.Encode(v2, v1, zstd.SpeedDefault)
 	if err != nil {
 		b.Fatal(err)
