@@ -35,7 +35,7 @@ Flags:
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:7878", "loopback address of the control API")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the session token (default: $HOTPOD_TOKEN)")
 	fs.StringVar(&f.binary, "binary", "", "the file updates replace (default: COMMAND's executable); COMMAND may run it through a wrapper")
-	fs.StringVar(&f.seed, "seed", "", "copy this file to --binary first, unless --binary exists (the image's binary into an emptyDir)")
+	fs.StringVar(&f.seed, "seed", "", "copy this file to --binary first, unless --binary holds the binary the agent last put there (the image's binary into an emptyDir)")
 	fs.StringVar(&f.probe, "probe", "", `readiness probe as JSON, Kubernetes' fields: {"httpGet":{"port":8080,"path":"/healthz"}}, tcpSocket, exec, grpc; timeoutSeconds`)
 	fs.StringVar(&f.ready, "ready", "", "readiness probe shorthand: tcp:PORT or http(s)://HOST:PORT/PATH")
 	fs.StringVar(&f.stopSig, "stop-signal", "TERM", "signal that asks the app to stop")
@@ -74,13 +74,8 @@ func run(f flags) (int, error) {
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	if f.seed != "" {
-		if f.binary == "" {
-			return 2, errors.New("--seed needs --binary")
-		}
-		if err := agent.Seed(f.seed, f.binary); err != nil {
-			return 2, err
-		}
+	if f.seed != "" && f.binary == "" {
+		return 2, errors.New("--seed needs --binary")
 	}
 	if f.syncSeed != "" {
 		if f.syncDir == "" {
@@ -130,6 +125,6 @@ func run(f flags) (int, error) {
 	reap := os.Getpid() == 1 || agent.BecomeSubreaper()
 	return agent.Run(context.Background(),
 		agent.Options{Listen: f.listen, Token: token, AddrFile: f.addrFile},
-		agent.Config{Command: f.command, Binary: f.binary, Env: env, StopSignal: sig, Grace: f.grace, StopPolicy: policy,
+		agent.Config{Command: f.command, Binary: f.binary, Seed: f.seed, Env: env, StopSignal: sig, Grace: f.grace, StopPolicy: policy,
 			Probe: probe, SyncDir: f.syncDir, Delve: f.debug, Stdout: os.Stdout, Stderr: os.Stderr, Reap: reap, ExitWithApp: f.exitWithApp})
 }

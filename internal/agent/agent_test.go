@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,6 +35,38 @@ func copyFile(t testing.TB, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o755); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// leftovers lists hotpod's files beside the binary app in dir but the binary's record: what a
+// settled agent has removed.
+func leftovers(dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, ".app.hotpod-*"))
+	return slices.DeleteFunc(m, func(p string) bool { return filepath.Base(p) == ".app.hotpod-sha256" })
+}
+
+// settled waits until dir holds only the binary app and its record (the old binaries are
+// removed in the background) and returns the SHA-256 the record holds.
+func settled(t testing.TB, dir string) string {
+	t.Helper()
+	var names []string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = names[:0]
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if slices.Equal(names, []string{".app.hotpod-sha256", "app"}) {
+			return strings.TrimSpace(string(read(t, filepath.Join(dir, ".app.hotpod-sha256"))))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("beside the binary: %v, want only app and .app.hotpod-sha256", names)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -153,9 +186,8 @@ func TestUpdateSwapsBinaryAndRestarts(t *testing.T) {
 			if !bytes.Equal(read(t, f.bin), v2) {
 				t.Fatal("binary on disk is not v2")
 			}
-			entries, _ := os.ReadDir(filepath.Dir(f.bin))
-			if len(entries) != 1 {
-				t.Fatalf("left-over files beside the binary: %v", entries)
+			if rec := settled(t, filepath.Dir(f.bin)); rec != res.SHA256 {
+				t.Fatalf("the record says %s, the binary is %s", rec, res.SHA256)
 			}
 		})
 	}
@@ -423,6 +455,33 @@ func TestDiskFullKeepsOldRunning(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Fatalf("left-over files: %v", entries)
+	}
+}
+
+// A volume with room for two binaries takes update after update: the old binary's removal runs
+// after the answer, and the next update waits for it before it writes.
+func TestRoomForTwoBinariesSuffices(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	v1, v2 := read(t, childV1), read(t, childV2)
+	dir := t.TempDir()
+	size := len(v1) + len(v2) + max(len(v1), len(v2))/2
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("running as root, yet cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	f := startIn(t, dir)
+	f.waitReady(t)
+	started := agentapi.UpdateParams{Wait: agentapi.WaitStarted, Timeout: 30 * time.Second}
+	for i := range 6 {
+		v := [][]byte{v2, v1}[i%2]
+		if res, err := f.client.Update(t.Context(), delta.EncodeRaw(v), started); err != nil || res.SHA256 != delta.Sum(v).String() {
+			t.Fatalf("update %d: %+v %v", i, res, err)
+		}
+	}
+	if rec := settled(t, dir); rec != delta.Sum(v1).String() {
+		t.Fatalf("the record says %s, the binary is v1", rec)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -202,8 +203,9 @@ func TestConnectionCutMidUpdate(t *testing.T) {
 			if got := getApp(t, a.port); got != "v2" {
 				t.Fatalf("after the next update the app answers %q", got)
 			}
-			if m, _ := filepath.Glob(filepath.Join(dir, ".app.hotpod-*")); len(m) != 0 {
-				t.Fatalf("left behind: %v", m)
+			waitFor(t, func() bool { return len(leftovers(dir)) == 0 })
+			if rec := strings.TrimSpace(string(read(t, filepath.Join(dir, ".app.hotpod-sha256")))); rec != v2 {
+				t.Fatalf("the record says %s, the binary is v2 %s", rec, v2)
 			}
 			t.Logf("cut after %d of %d body bytes: settled on %s %s after the update began, the next update landed in %s",
 				c.cutAt, len(patch), want, settled.Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))

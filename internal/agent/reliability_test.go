@@ -72,10 +72,7 @@ func TestStalledUploadBlocksNothing(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Fatal("the stalled upload succeeded")
 	}
-	waitFor(t, func() bool {
-		m, _ := filepath.Glob(filepath.Join(dir, ".app.hotpod-*"))
-		return len(m) == 0
-	})
+	waitFor(t, func() bool { return len(leftovers(dir)) == 0 })
 }
 
 // The server drops a body that stalls for BodyStall and removes what it wrote.
@@ -94,10 +91,7 @@ func TestServerDropsStalledBody(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the server waits on a stalled body")
 	}
-	waitFor(t, func() bool {
-		m, _ := filepath.Glob(filepath.Join(dir, ".app.hotpod-*"))
-		return len(m) == 0
-	})
+	waitFor(t, func() bool { return len(leftovers(dir)) == 0 })
 	if after := f.waitReady(t); after.PID != before.PID || after.SHA256 != before.SHA256 {
 		t.Fatalf("state changed: %+v → %+v", before, after)
 	}

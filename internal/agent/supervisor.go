@@ -35,8 +35,12 @@ type Config struct {
 	// Binary is the file updates replace (default: Command[0] resolved). The command may run it
 	// through a wrapper; a restart restarts the whole command.
 	Binary string
-	Env    []string
-	Dir    string
+	// Seed is the image's binary, copied to Binary at start unless Binary holds the binary the
+	// agent last put there (a restarted container keeps its emptyDir and the newest binary; see
+	// swapIn for how a binary a node crash tore is told apart).
+	Seed string
+	Env  []string
+	Dir  string
 	// StopSignal asks the app to exit; Grace bounds how long it may take when the agent shuts
 	// down (and for restarts under StopGraceful), after which its process group is killed.
 	StopSignal syscall.Signal
@@ -73,6 +77,8 @@ type Supervisor struct {
 	waiters map[int]chan syscall.WaitStatus
 
 	mu       sync.Mutex
+	swaps    int           // binaries swapped in: names each swap's old binary
+	freeing  chan struct{} // closed once the last swap's old binary is removed (nil: none yet)
 	proc     *process
 	sha      delta.Hash
 	size     int64
@@ -160,9 +166,9 @@ func New(cfg Config) (*Supervisor, error) {
 		s.probe = c
 	}
 	removeLeftovers(cfg.Binary)
-	sum, size, err := hashFile(cfg.Binary)
+	sum, size, err := trustBinary(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("read the app binary: %w", err)
+		return nil, err
 	}
 	s.sha, s.size = sum, size
 	if cfg.Delve != "" {
@@ -187,12 +193,15 @@ func hashFile(path string) (delta.Hash, int64, error) {
 }
 
 // removeLeftovers removes what an agent killed in the middle of an update left beside the
-// binary (the emptyDir outlives the container).
+// binary (the emptyDir outlives the container): half-written binaries, old binaries whose
+// removal had not run. The binary's record stays.
 func removeLeftovers(binary string) {
 	dir, name := filepath.Split(binary)
 	matches, _ := filepath.Glob(filepath.Join(dir, "."+name+".hotpod-*"))
 	for _, m := range matches {
-		os.Remove(m)
+		if m != recordName(binary) {
+			os.Remove(m)
+		}
 	}
 }
 
