@@ -79,6 +79,16 @@ func read(t testing.TB, path string) []byte {
 	return b
 }
 
+// encode makes the patch from base to target (nil: a full one) at level.
+func encode(t testing.TB, base, target []byte, level zstd.EncoderLevel) []byte {
+	t.Helper()
+	p, err := delta.Encode(base, target, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 type fixture struct {
 	sup    *agent.Supervisor
 	client *agentapi.Client
@@ -195,14 +205,8 @@ func TestUpdateSwapsBinaryAndRestarts(t *testing.T) {
 
 func TestBadPatchKeepsOldRunning(t *testing.T) {
 	v1, v2 := read(t, childV1), read(t, childV2)
-	good, err := delta.Encode(v1, v2, zstd.SpeedBetterCompression)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherBase, err := delta.Encode(v2, v1, zstd.SpeedBetterCompression)
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := encode(t, v1, v2, zstd.SpeedBetterCompression)
+	otherBase := encode(t, v2, v1, zstd.SpeedBetterCompression)
 	corrupt := bytes.Clone(good)
 	corrupt[len(corrupt)/2] ^= 0xff
 	rawCorrupt := delta.EncodeRaw(v2)

@@ -102,22 +102,10 @@ func freePortB(b *testing.B) int {
 //	go test ./internal/agent/ -run XXX -bench UpdateMemorySeedapp -benchtime 1x
 func BenchmarkUpdateMemorySeedapp(b *testing.B) {
 	v1, v2, v3 := buildSeedapp(b)
-	realistic, err := delta.Encode(v2, v3, zstd.SpeedDefault)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dlt, err := delta.Encode(v1, v2, zstd.SpeedDefault)
-	if err != nil {
-		b.Fatal(err)
-	}
-	back, err := delta.Encode(v2, v1, zstd.SpeedDefault)
-	if err != nil {
-		b.Fatal(err)
-	}
-	full, err := delta.Encode(nil, v2, zstd.SpeedFastest)
-	if err != nil {
-		b.Fatal(err)
-	}
+	realistic := encode(b, v2, v3, zstd.SpeedDefault)
+	dlt := encode(b, v1, v2, zstd.SpeedDefault)
+	back := encode(b, v2, v1, zstd.SpeedDefault)
+	full := encode(b, nil, v2, zstd.SpeedFastest)
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "app")
 	if err := os.WriteFile(bin, v1, 0o755); err != nil {
@@ -149,15 +137,9 @@ func BenchmarkUpdateMemorySeedapp(b *testing.B) {
 //	go test ./internal/agent/ -run XXX -bench UpdateSeedapp -benchtime 20x
 func BenchmarkUpdateSeedapp(b *testing.B) {
 	v1, v2, _ := buildSeedapp(b)
-	fwd, err := delta.Encode(v1, v2, zstd.SpeedDefault)
-	if err != nil {
-		b.Fatal(err)
-	}
+	fwd := encode(b, v1, v2, zstd.SpeedDefault)
 	b.Logf("seedapp %.1f MB, one-line delta %d bytes", float64(len(v1))/1e6, len(fwd))
-	back, err := delta.Encode(v2, v1, zstd.SpeedDefault)
-	if err != nil {
-		b.Fatal(err)
-	}
+	back := encode(b, v2, v1, zstd.SpeedDefault)
 	kinds := []struct {
 		name  string
 		there []byte // v1 → v2

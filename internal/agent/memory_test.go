@@ -129,14 +129,8 @@ func TestUpdateMemoryIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := startAgentProc(t, bin)
-	seg, err := delta.Encode(v1, v2, zstd.SpeedDefault)
-	if err != nil {
-		t.Fatal(err)
-	}
-	full, err := delta.Encode(nil, v1, zstd.SpeedFastest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	seg := encode(t, v1, v2, zstd.SpeedDefault)
+	full := encode(t, nil, v1, zstd.SpeedFastest)
 	const bound = 48.0 // MiB; the binary alone is 50
 	for _, c := range []struct {
 		name  string

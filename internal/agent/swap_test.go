@@ -133,14 +133,8 @@ func TestWithoutSeedAMismatchIsRefused(t *testing.T) {
 // after the answer, and what an agent killed mid-update left is swept when the next one starts.
 func TestOldBinariesDoNotPileUp(t *testing.T) {
 	v1, v2 := read(t, childV1), read(t, childV2)
-	fwd, err := delta.Encode(v1, v2, zstd.SpeedFastest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := delta.Encode(v2, v1, zstd.SpeedFastest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fwd := encode(t, v1, v2, zstd.SpeedFastest)
+	back := encode(t, v2, v1, zstd.SpeedFastest)
 	dir := t.TempDir()
 	// Left by an agent killed mid-update: an old binary whose removal had not run, a new one
 	// half-written, a record half-written.
