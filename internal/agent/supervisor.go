@@ -196,8 +196,7 @@ func hashFile(path string) (delta.Hash, int64, error) {
 // binary (the emptyDir outlives the container): half-written binaries, old binaries whose
 // removal had not run. The binary's record stays.
 func removeLeftovers(binary string) {
-	dir, name := filepath.Split(binary)
-	matches, _ := filepath.Glob(filepath.Join(dir, "."+name+".hotpod-*"))
+	matches, _ := filepath.Glob(beside(binary, "*"))
 	for _, m := range matches {
 		if m != recordName(binary) {
 			os.Remove(m)

@@ -107,8 +107,8 @@ func (l *lastRead) Read(p []byte) (int, error) {
 // previous swap's old binary is gone before this one is written.
 func (s *Supervisor) write(h delta.Header, fill func(io.Writer) error) (string, error) {
 	s.waitFreed()
-	dir, name := filepath.Split(s.cfg.Binary)
-	f, err := os.CreateTemp(dir, "."+name+".hotpod-new-*")
+	dir, pattern := filepath.Split(beside(s.cfg.Binary, "new-*"))
+	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		if isNoSpace(err) {
 			return "", fmt.Errorf("%w in %s: the old binary keeps running; free space or give the volume more", ErrNoSpace, dir)
@@ -182,9 +182,8 @@ func (s *Supervisor) swapIn(tmp string, h delta.Header, p agentapi.UpdateParams)
 		return agentapi.UpdateResult{Status: s.Status()}, ErrShuttingDown
 	}
 	s.swaps++
-	dir, name := filepath.Split(s.cfg.Binary)
 	// Each number is used once in the agent's life: a file of that name is a leftover of another.
-	old := filepath.Join(dir, "."+name+".hotpod-old-"+strconv.Itoa(s.swaps))
+	old := beside(s.cfg.Binary, "old-"+strconv.Itoa(s.swaps))
 	os.Remove(old)
 	if os.Link(s.cfg.Binary, old) != nil {
 		old = ""
@@ -249,11 +248,15 @@ func (s *Supervisor) waitFreed() {
 	}
 }
 
-// recordName is the file beside binary that holds the SHA-256 of the binary the agent put there.
-func recordName(binary string) string {
+// beside names a file of the agent's own beside binary, in the binary's directory (the emptyDir):
+// ".<name>.hotpod-<what>". Every such file is the agent's, so removeLeftovers can sweep them.
+func beside(binary, what string) string {
 	dir, name := filepath.Split(binary)
-	return filepath.Join(dir, "."+name+".hotpod-sha256")
+	return filepath.Join(dir, "."+name+".hotpod-"+what)
 }
+
+// recordName is the file beside binary that holds the SHA-256 of the binary the agent put there.
+func recordName(binary string) string { return beside(binary, "sha256") }
 
 // record writes sum as the binary's record (a new file renamed over the old, not synced: see
 // swapIn). A record that cannot be written is removed, so that a record names the binary that
@@ -392,8 +395,8 @@ func seed(from, path string) (delta.Hash, int64, error) {
 		return delta.Hash{}, 0, fmt.Errorf("seed the app binary: %w", err)
 	}
 	defer src.Close()
-	dir, name := filepath.Split(path)
-	tmp := filepath.Join(dir, "."+name+".hotpod-seed")
+	dir := filepath.Dir(path)
+	tmp := beside(path, "seed")
 	h := sha256.New()
 	err = copyInto(tmp, 0o755, io.TeeReader(src, h))
 	var fi os.FileInfo

@@ -200,7 +200,7 @@ func Shape(path string) (shape string, ok bool) {
 	if err != nil {
 		return "", false
 	}
-	f, err := parser.ParseFile(token.NewFileSet(), path, src, parser.ImportsOnly|parser.ParseComments)
+	f, err := parser.ParseFile(token.NewFileSet(), path, src, parser.ImportsOnly)
 	if err != nil {
 		return "", false
 	}

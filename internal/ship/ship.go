@@ -184,7 +184,9 @@ func (s *Shipper) Load(path string) (delta.Hash, int, error) {
 	for off := 0; off < size; off += 1 << 20 {
 		part := buf[off:min(off+1<<20, size)]
 		if _, err := io.ReadFull(f, part); err != nil {
-			s.spareLocked(buf, true)
+			s.mu.Lock()
+			s.spareLocked(buf)
+			s.mu.Unlock()
 			return delta.Hash{}, 0, fmt.Errorf("read %s: %w", path, err)
 		}
 		sum.Write(part)
@@ -193,7 +195,7 @@ func (s *Shipper) Load(path string) (delta.Hash, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.rememberLocked(h, buf) {
-		s.spareLocked(buf, false) // the same build again: the kept copy serves
+		s.spareLocked(buf) // the same build again: the kept copy serves
 	}
 	return h, size, nil
 }
@@ -210,21 +212,14 @@ func (s *Shipper) memory(size int) []byte {
 	}
 	if len(s.order) >= keepBinaries {
 		if old := s.order[0]; s.busy[old] == 0 && cap(s.binaries[old]) >= size {
-			b := s.binaries[old]
-			s.forgetLocked(old)
-			return b[:size]
+			return s.forgetLocked(old)[:size]
 		}
 	}
 	return make([]byte, size)
 }
 
-// spareLocked keeps b as the spare when it is larger than the one kept (lock says to take the
-// lock first).
-func (s *Shipper) spareLocked(b []byte, lock bool) {
-	if lock {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-	}
+// spareLocked keeps b as the spare when it is larger than the one kept.
+func (s *Shipper) spareLocked(b []byte) {
 	if cap(b) > cap(s.spare) {
 		s.spare = b[:cap(b)]
 	}
@@ -244,22 +239,18 @@ func (s *Shipper) rememberLocked(h delta.Hash, bin []byte) bool {
 	s.binaries[h] = bin
 	s.order = append(s.order, h)
 	for len(s.order) > keepBinaries {
-		old := s.order[0]
-		b, read := s.binaries[old], s.busy[old] > 0
-		s.forgetLocked(old)
-		if !read {
-			s.spareLocked(b, false)
-		}
+		s.spareLocked(s.forgetLocked(s.order[0])) // nil while a patch reads it: a no-op
 	}
 	return kept
 }
 
-// forgetLocked forgets binary h, kept until now: its patches go, and its memory becomes the
-// spare once no patch reads it.
-func (s *Shipper) forgetLocked(h delta.Hash) {
+// forgetLocked forgets binary h, kept until now, and its patches. It returns the binary's memory
+// when no patch reads it; else nil, and the memory becomes the spare once none does.
+func (s *Shipper) forgetLocked(h delta.Hash) []byte {
 	s.order = slices.DeleteFunc(s.order, func(o delta.Hash) bool { return o == h })
+	free := s.binaries[h]
 	if s.busy[h] > 0 {
-		s.forgotten[h] = s.binaries[h]
+		s.forgotten[h], free = free, nil
 	}
 	delete(s.binaries, h)
 	for k := range s.patches {
@@ -267,6 +258,7 @@ func (s *Shipper) forgetLocked(h delta.Hash) {
 			delete(s.patches, k)
 		}
 	}
+	return free
 }
 
 // holdLocked marks the binaries hs as read by a patch being made; the function it returns
@@ -285,7 +277,7 @@ func (s *Shipper) holdLocked(hs ...delta.Hash) func() {
 			delete(s.busy, h)
 			if b, ok := s.forgotten[h]; ok {
 				delete(s.forgotten, h)
-				s.spareLocked(b, false)
+				s.spareLocked(b)
 			}
 		}
 	}
