@@ -1,10 +1,11 @@
 // Package examples carries the sources of hotpod bench's built-in workloads, so that `hotpod
-// bench hello|seedapp|drainapp` works from an installed hotpod, outside a checkout.
+// bench hello|seedapp|drainapp|kubeapp` works from an installed hotpod, outside a checkout.
 //
-// hello/main.go is embedded as it is. seedapp (badger, influxdb) and drainapp (gRPC,
-// Prometheus, OpenTelemetry; a 3 s drain on SIGTERM) are modules of their own, which go:embed
-// cannot reach and a module zip leaves out, so their files travel as seedapp.txtar and
-// drainapp.txtar, copies that TestArchives keeps equal to them (go test -update rewrites them).
+// hello/main.go is embedded as it is. seedapp (badger, influxdb), drainapp (gRPC, Prometheus,
+// OpenTelemetry; a 3 s drain on SIGTERM) and kubeapp (drainapp with client-go: a 42 MB binary)
+// are modules of their own, which go:embed cannot reach and a module zip leaves out, so their
+// files travel as NAME.txtar, copies that TestArchives keeps equal to them (go test -update
+// rewrites them).
 // seedapp's ~50 MB blob is generated from gen/main.go where the workload is prepared, never
 // embedded.
 package examples
@@ -24,11 +25,18 @@ var seedapp []byte
 //go:embed drainapp.txtar
 var drainapp []byte
 
+//go:embed kubeapp.txtar
+var kubeapp []byte
+
+// Builtin names the built-in workloads.
+var Builtin = []string{"hello", "seedapp", "drainapp", "kubeapp"}
+
 // Modules are the built-in workloads that are modules of their own, each with the files its
 // archive holds, slash-separated.
 var Modules = map[string][]string{
 	"seedapp":  {"go.mod", "go.sum", "main.go", "blob/blob.go", "gen/main.go"},
 	"drainapp": {"go.mod", "go.sum", "main.go"},
+	"kubeapp":  {"go.mod", "go.sum", "main.go", "kube.go"},
 }
 
 // Sources returns the files of the built-in workload name ("hello": main.go alone, a package of
@@ -41,8 +49,10 @@ func Sources(name string) (map[string][]byte, error) {
 		return ParseArchive(seedapp)
 	case "drainapp":
 		return ParseArchive(drainapp)
+	case "kubeapp":
+		return ParseArchive(kubeapp)
 	}
-	return nil, fmt.Errorf("no built-in workload %q: want hello, seedapp or drainapp", name)
+	return nil, fmt.Errorf("no built-in workload %q: want one of %s", name, strings.Join(Builtin, ", "))
 }
 
 // The archive is txtar's format: a comment, then each file as a "-- path --" line and its

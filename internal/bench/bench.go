@@ -19,10 +19,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hotpod/hotpod/examples"
 	"github.com/hotpod/hotpod/internal/bench/link"
 	"github.com/hotpod/hotpod/internal/kube"
 )
@@ -126,7 +128,7 @@ func (c Config) runShaped(ctx context.Context, l link.Link, tmp string) ([]Recor
 		if out, err := warm.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("workload %s: %v: %s", wname, err, out)
 		}
-		if wname != "hello" && wname != "seedapp" && wname != "drainapp" {
+		if !slices.Contains(examples.Builtin, wname) {
 			wname, _ = filepath.Abs(wname)
 		}
 		workloads = append(workloads, wname)

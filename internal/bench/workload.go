@@ -27,7 +27,7 @@ type workload struct {
 
 var calledLine = regexp.MustCompile(`time\.Unix\(0, [0-9]*\)`)
 
-// prepare makes a workload ready to edit: hello, seedapp and drainapp are written from the
+// prepare makes a workload ready to edit: the built-in ones (examples.Builtin) are written from the
 // copies built into hotpod (package examples; seedapp's ~50 MB blob generated), so they need no
 // checkout;
 // anything else is a directory with a main package. repoRoot is not read for them.
@@ -56,12 +56,12 @@ func prepare(ctx context.Context, name, repoRoot, tmp string) (*workload, error)
 			return nil, fmt.Errorf("seedapp: generate the blob: %v: %s", err, out)
 		}
 		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "github.com/hotpod/hotpod/examples/seedapp")
-	case "drainapp":
-		dir := filepath.Join(tmp, "drainapp")
+	case "drainapp", "kubeapp":
+		dir := filepath.Join(tmp, name)
 		if err := writeSources(name, dir); err != nil {
 			return nil, err
 		}
-		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "github.com/hotpod/hotpod/examples/drainapp")
+		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "github.com/hotpod/hotpod/examples/"+name)
 	}
 	// A user's main package: edited in place, restored afterwards.
 	abs, err := filepath.Abs(name)
@@ -72,7 +72,7 @@ func prepare(ctx context.Context, name, repoRoot, tmp string) (*workload, error)
 	cmd.Dir = abs
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("workload %s: not a Go package directory (or hello, seedapp, drainapp): %v", name, err)
+		return nil, fmt.Errorf("workload %s: not a Go package directory (or one of the built-in %s): %v", name, strings.Join(examples.Builtin, ", "), err)
 	}
 	parts := strings.Split(strings.TrimSpace(string(out)), "|")
 	if len(parts) != 3 || parts[1] != "main" {

@@ -1,11 +1,9 @@
 package delta
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 
 	"github.com/klauspost/compress/zstd"
@@ -33,14 +31,16 @@ var ErrWrite = errors.New("write the result")
 // announced (size, SHA-256): the caller must not use what was written unless it returns nil. An
 // error of w wraps ErrWrite and w's own error (so ENOSPC can be told from a bad patch). Memory
 // stays bounded whatever the target's size: a Segmented patch holds one segment, its frame and
-// its dictionary at a time; a Full patch the zstd window its encoder used (Encode: 8 MiB).
+// its dictionary at a time; a Full patch the zstd window its encoder used (Encode: 8 MiB); the
+// SHA-256, computed beside the decoding, its 4 MiB of buffers.
 func ApplyStream(w io.Writer, h Header, r io.Reader, base Base, baseSum Hash) error {
 	if h.Kind.HasBase() {
 		if base == nil || baseSum != h.Base {
 			return fmt.Errorf("%w (want %.12s, have %.12s)", ErrWrongBase, h.Base, baseSum)
 		}
 	}
-	out := &checkedWriter{w: w, sum: sha256.New(), limit: h.Size}
+	out := &checkedWriter{w: w, sum: newHasher(h.Size), limit: h.Size}
+	defer out.sum.stop(false)
 	var err error
 	switch h.Kind {
 	case Raw:
@@ -64,7 +64,7 @@ func ApplyStream(w io.Writer, h Header, r io.Reader, base Base, baseSum Hash) er
 			return errors.New("corrupt patch: data after its end")
 		}
 	}
-	return check(h, out.n, Hash(out.sum.Sum(nil)))
+	return check(h, out.n, out.sum.Sum())
 }
 
 var errTooLong = errors.New("corrupt patch: the result is longer than its header says")
@@ -73,7 +73,7 @@ var errTooLong = errors.New("corrupt patch: the result is longer than its header
 // corrupt patch cannot fill the disk.
 type checkedWriter struct {
 	w     io.Writer
-	sum   hash.Hash
+	sum   *hasher
 	n     uint64
 	limit uint64
 }
