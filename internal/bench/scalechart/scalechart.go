@@ -146,16 +146,19 @@ func SVG(w io.Writer, run Run, title string) error {
 		top = step
 	}
 
-	subtitle := append([]string(nil), run.Comments...)
-	if run.CPU != "" {
-		subtitle = append(subtitle, "cpu: "+run.CPU)
-	}
 	const (
 		left, right, bar, gap, group = 70, 30, 38, 10, 150
 		plotH                        = 360
 	)
-	head := 34 + 16*len(subtitle) + 60 // title, subtitle lines, legend
 	width := max(left+group*len(run.Results)+right, 720)
+	var subtitle []string
+	for _, c := range run.Comments {
+		subtitle = append(subtitle, wrap(c, (width-left-right)/7)...) // ~7 px a character at 12 px
+	}
+	if run.CPU != "" {
+		subtitle = append(subtitle, "cpu: "+run.CPU)
+	}
+	head := 34 + 16*len(subtitle) + 60 // title, subtitle lines, legend
 	height := head + plotH + 70
 	y := func(ms float64) float64 { return float64(head) + plotH*(1-ms/top) }
 
@@ -205,6 +208,29 @@ func SVG(w io.Writer, run Run, title string) error {
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// wrap breaks s after commas into lines of at most n characters where it can (a longer
+// stretch without a comma stays whole).
+func wrap(s string, n int) []string {
+	var lines []string
+	for utf8.RuneCountInString(s) > n {
+		cut, runes := -1, 0
+		for i, r := range s {
+			if runes++; runes > n {
+				break
+			}
+			if r == ',' {
+				cut = i
+			}
+		}
+		if cut < 0 {
+			break
+		}
+		lines = append(lines, s[:cut+1])
+		s = strings.TrimSpace(s[cut+1:])
+	}
+	return append(lines, s)
 }
 
 // tick is a step for the axis of values up to hi: 1, 2 or 5 times a power of ten, 4 to 10 steps.

@@ -92,6 +92,24 @@ func TestLabel(t *testing.T) {
 	}
 }
 
+func TestWrap(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		n    int
+		want []string
+	}{
+		{"start 12:00, load 1 2 3, commit abc", 40, []string{"start 12:00, load 1 2 3, commit abc"}},
+		{"start 12:00, load 1 2 3, commit abc", 20, []string{"start 12:00,", "load 1 2 3,", "commit abc"}},
+		{"no commas in this long line", 10, []string{"no commas in this long line"}},
+		{"a long first part, b", 10, []string{"a long first part, b"}},
+		{"", 10, []string{""}},
+	} {
+		if got := wrap(c.s, c.n); !slices.Equal(got, c.want) {
+			t.Errorf("wrap(%q, %d) = %q, want %q", c.s, c.n, got, c.want)
+		}
+	}
+}
+
 func TestTick(t *testing.T) {
 	for _, c := range []struct{ hi, want float64 }{{9500, 1000}, {1200, 200}, {30000, 5000}, {80, 10}, {0, 1000}} {
 		if got := tick(c.hi); got != c.want {
