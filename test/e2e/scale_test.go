@@ -35,7 +35,7 @@ spec:
 
 // procStat reads a process's own CPU time (user+system, not its children's: the go builds) and
 // its peak resident set.
-func procStat(t *testing.T, pid int) (cpu time.Duration, peakMiB float64) {
+func procStat(t testing.TB, pid int) (cpu time.Duration, peakMiB float64) {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
