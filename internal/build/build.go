@@ -32,6 +32,10 @@ type Options struct {
 	// KeepPaths builds without -trimpath: the binary names its sources by their paths on this
 	// machine, where a debugger's client (an IDE, dlv connect) finds them (hotpod dev --debug).
 	KeepPaths bool
+	// Quick builds each edit of hotpod dev with Quick (the compiler and linker run again as the
+	// last go build ran them, when that provably makes go build's binary); the caller wraps the
+	// Builder (NewQuick) when it is set.
+	Quick bool
 	// PostBuild is a command run on each built binary (its path appended as the last argument)
 	// before it is used: a packer such as upx, a signer. Its time counts as build time.
 	PostBuild []string

@@ -50,6 +50,9 @@ import (
 //     GOFLAGS=-buildvcs=false), used no -toolexec, -overlay or external linking;
 //   - nothing changed while that go build ran.
 //
+// The rules on the target, the flags and version control hold for the session: once one fails
+// Quick is the plain Builder, and Result.Why says why.
+//
 // The quick path compiles each edited package with the go command's own command line (same
 // directory, environment, flags and $WORK paths), in the go command's order. For a package
 // other than main, the new archive's export data must equal the old one's (byte for byte, its
@@ -68,10 +71,19 @@ import (
 // Quick relies on the file system's times moving with each write (as git's index does) and on
 // the go command's -x output, which it parses strictly: a line it does not know means no state.
 type Quick struct {
-	b  *Builder
-	mu sync.Mutex
-	st *quickState
+	b   *Builder
+	mu  sync.Mutex
+	st  *quickState
+	off string // why the quick path cannot serve this build's settings at all
 }
+
+// offError is a reason that holds for every build with these settings: Quick then builds with
+// the plain go build, without -x or its other look-ups.
+type offError struct{ why string }
+
+func (e offError) Error() string { return e.why }
+
+var vcsStamped = offError{"the binary stamps version control information, which changes with no file edited (set GOFLAGS=-buildvcs=false)"}
 
 // NewQuick wraps b. Close removes the work directory it keeps.
 func NewQuick(b *Builder) *Quick { return &Quick{b: b} }
@@ -122,6 +134,11 @@ func (q *Quick) Build(ctx context.Context, out string) (Result, error) {
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(q.b.Dir, out) // as the go command reads -o
 	}
+	if q.off != "" {
+		res, err := q.b.Build(ctx, out)
+		res.Why = "quick builds are off: " + q.off
+		return res, err
+	}
 	why := "no earlier build to start from"
 	if q.st != nil {
 		now, pkgs, reason := q.st.plan(q.b, out)
@@ -164,6 +181,9 @@ func (q *Quick) capture(ctx context.Context, out string, t time.Time, why string
 		if ctx.Err() != nil {
 			return Result{}, ctx.Err()
 		}
+		if off := (offError{}); errors.As(err, &off) {
+			q.off = off.why
+		}
 		res, err2 := q.b.Build(ctx, out)
 		res.Why = why + "; no state kept: " + err.Error()
 		return res, err2
@@ -187,6 +207,9 @@ func (q *Quick) capture(ctx context.Context, out string, t time.Time, why string
 	if err := st.finish(stderr.String()); err != nil {
 		st.remove()
 		why += "; no state kept: " + err.Error()
+		if off := (offError{}); errors.As(err, &off) {
+			q.off = off.why
+		}
 	} else {
 		q.st = st
 	}
@@ -220,9 +243,9 @@ func (q *Quick) prepare(ctx context.Context) (*quickState, error) {
 	}
 	switch {
 	case goenv["GOOS"] != "linux":
-		return nil, fmt.Errorf("GOOS=%s: quick builds make ELF (linux) binaries only", goenv["GOOS"])
+		return nil, offError{fmt.Sprintf("GOOS=%s: quick builds make ELF (linux) binaries only", goenv["GOOS"])}
 	case strings.Contains(goenv["GOFLAGS"], "-toolexec") || strings.Contains(goenv["GOFLAGS"], "-overlay"):
-		return nil, errors.New("GOFLAGS has -toolexec or -overlay")
+		return nil, offError{"GOFLAGS has -toolexec or -overlay"}
 	}
 	// The go command sets each of its settings that differs in its own environment, which its
 	// tools inherit (cmd/go's main), and GOTMPDIR is this state's.
@@ -314,7 +337,7 @@ func (st *quickState) finish(xout string) error {
 	}
 	st.script = s
 	if v, _ := flag(s.link.args, "-linkmode"); v == "external" {
-		return errors.New("the link is external")
+		return offError{"the link is external"}
 	}
 	if id, _ := flag(s.link.args, "-buildid"); strings.Count(id, "/") != 3 {
 		return fmt.Errorf("the link's build ID %q is not action/action/content/content", id)
@@ -328,7 +351,7 @@ func (st *quickState) finish(xout string) error {
 		return err
 	}
 	if strings.Contains(modinfo, "\nbuild\tvcs") {
-		return errors.New("the binary stamps version control information (set GOFLAGS=-buildvcs=false)")
+		return vcsStamped
 	}
 	listed := map[string]listedPkg{}
 	for _, p := range st.track.listed {

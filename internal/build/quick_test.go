@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -328,4 +329,55 @@ func readBinary(t *testing.T, path string) ([]byte, string, gnuNote) {
 		t.Fatalf("%s: no GNU build ID note", path)
 	}
 	return b, string(desc[:descsz]), gnuNote{at: int(gnu.Offset) + 16, size: int(gnu.Size) - 16}
+}
+
+// Settings Quick cannot serve turn it off for the session: after one go build -x that finds
+// out, each build is the plain go build (no -x, no go list), and says why.
+func TestQuickOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real go builds")
+	}
+	for _, c := range []struct {
+		name string
+		env  []string
+		git  bool
+		why  string
+	}{
+		{"version control stamped", []string{"GOFLAGS=-buildvcs=true"}, true, "the binary stamps version control information"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write := func(name, body string) {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write("go.mod", "module example.com/off\n\ngo 1.24\n")
+			write("main.go", fmt.Sprintf(helloMain, "off", 1))
+			if c.git {
+				if _, err := exec.LookPath("git"); err != nil {
+					t.Skip("no git")
+				}
+				for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x"}} {
+					cmd := exec.Command("git", args...)
+					cmd.Dir = dir
+					if out, err := cmd.CombinedOutput(); err != nil {
+						t.Fatalf("git %v: %v: %s", args, err, out)
+					}
+				}
+			}
+			q := build.NewQuick(&build.Builder{Dir: dir, Package: ".", Options: build.Options{LDFlags: "-s -w", Env: c.env}})
+			t.Cleanup(func() { q.Close() })
+			for i := range 2 {
+				write("main.go", fmt.Sprintf(helloMain, "off", i+2))
+				res, err := q.Build(t.Context(), filepath.Join(t.TempDir(), "app"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Quick || !strings.Contains(res.Why, c.why) || (i == 1 && !strings.HasPrefix(res.Why, "quick builds are off: "+c.why)) {
+					t.Fatalf("build %d: quick %v, why %q; want %q", i+1, res.Quick, res.Why, c.why)
+				}
+			}
+		})
+	}
 }

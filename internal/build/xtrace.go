@@ -61,6 +61,9 @@ func parseScript(out string) (*script, error) {
 			if dir == "." {
 				dir = ""
 			}
+		case strings.HasPrefix(l, "git ") || strings.HasPrefix(l, "hg ") || strings.HasPrefix(l, "fossil ") ||
+			strings.HasPrefix(l, "bzr ") || strings.HasPrefix(l, "svn "):
+			return nil, vcsStamped
 		case strings.HasPrefix(l, "mv ") || strings.HasPrefix(l, "cp "): // the binary to -o
 			if s.link == nil {
 				return nil, fmt.Errorf("go build -x: %q before the link", l)
