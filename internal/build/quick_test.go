@@ -224,7 +224,7 @@ func runCorpus(t *testing.T, module string, files map[string]string, edits []edi
 // end in the same content part (the hash of every other byte); each GNU build ID is its own Go
 // ID's; and every byte outside them is the same. A binary the go command built (exact) is go
 // build's, build IDs included.
-func sameBinary(t *testing.T, name, quick, gobuild string, exact bool) {
+func sameBinary(t testing.TB, name, quick, gobuild string, exact bool) {
 	t.Helper()
 	qb, qid, qgnu := readBinary(t, quick)
 	gb, gid, ggnu := readBinary(t, gobuild)
@@ -304,7 +304,7 @@ type gnuNote struct{ at, size int }
 
 // readBinary reads a binary, its Go build ID (its ELF note .note.go.buildid) and where its GNU
 // build ID is (.note.gnu.build-id, past the note's header and "GNU\x00").
-func readBinary(t *testing.T, path string) ([]byte, string, gnuNote) {
+func readBinary(t testing.TB, path string) ([]byte, string, gnuNote) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

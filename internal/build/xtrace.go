@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -223,18 +224,31 @@ func stampBuildID(path, id string) error {
 	if len(matches) == 0 {
 		return fmt.Errorf("%s: build ID %s not found", path, id)
 	}
-	hashed := bytes.Clone(b)
+	// The bytes that hash as zeros, in order: the GNU build ID's hash (past the note's header
+	// and "GNU\x00") and each occurrence of id.
+	var zero [][2]int
 	ef, err := elf.NewFile(bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("%s: %v", path, err)
 	}
 	if s := ef.Section(".note.gnu.build-id"); s != nil && s.Size > 16 && s.Offset+s.Size <= uint64(len(b)) {
-		clear(hashed[s.Offset+16 : s.Offset+s.Size]) // past the note's header and "GNU\x00"
+		zero = append(zero, [2]int{int(s.Offset) + 16, int(s.Offset + s.Size)})
 	}
 	for _, m := range matches {
-		clear(hashed[m : m+len(id)])
+		zero = append(zero, [2]int{m, m + len(id)})
 	}
-	sum := sha256.Sum256(hashed)
+	slices.SortFunc(zero, func(a, b [2]int) int { return a[0] - b[0] })
+	h, at := sha256.New(), 0
+	for _, z := range zero {
+		if z[0] < at {
+			return fmt.Errorf("%s: the build ID overlaps the GNU build ID", path)
+		}
+		h.Write(b[at:z[0]])
+		h.Write(make([]byte, z[1]-z[0]))
+		at = z[1]
+	}
+	h.Write(b[at:])
+	sum := h.Sum(nil)
 	newID := id[:strings.LastIndex(id, "/")+1] + hashToString(sum[:])
 	if len(newID) != len(id) {
 		return fmt.Errorf("build ID %q: unexpected form", id)
