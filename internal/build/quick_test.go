@@ -145,6 +145,7 @@ func TestQuickMatchesGoBuild(t *testing.T) {
 			{name: "lib: a file added", files: map[string]string{"lib/more.go": "package lib\n\nfunc More() int { return 3 }\n"}, want: "go: lib/more.go changed, added or removed"},
 			{name: "lib: the added file's inlinable function", files: map[string]string{"lib/more.go": "package lib\n\nfunc More() int { return 3 + len(Greeting) }\n"}, want: "go: example.com/multi/lib: export data changed"},
 			{name: "lib: a body, the added file compiled too", files: map[string]string{"lib/lib.go": strings.Replace(lib("hello", "body 8", 2), "func Hello(n int) string", "func Hello(n int, _ ...bool) string", 1)}, want: "quick"},
+			{name: "lib: a line added to a body (what follows moves)", files: map[string]string{"lib/lib.go": strings.Replace(strings.Replace(lib("hello", "body 9", 2), "func Hello(n int) string", "func Hello(n int, _ ...bool) string", 1), "var b strings.Builder", "var b strings.Builder\n\tb.Grow(8)", 1)}, want: "go: example.com/multi/lib: export data changed"},
 			{name: "lib: a file removed", files: map[string]string{"lib/more.go": ""}, want: "go: lib/more.go changed, added or removed"},
 			{name: "an editor's files and a test are not the build's", files: map[string]string{"lib/.lib.go.swp": "x", "lib/lib.go~": "x", "lib/lib_test.go": "package lib\n", "main.go": main("local 5", salt+3)}, want: "quick"},
 		})
