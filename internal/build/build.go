@@ -6,6 +6,9 @@
 // alone with SIGKILL, which leaves the compilers running. And since go build handles no signal,
 // it cannot remove its work directory when one ends it: each go command gets a GOTMPDIR of its
 // own, which hotpod removes after it exits.
+//
+// Quick, for hotpod dev's edits, runs the compiler and linker as the last go build ran them,
+// without the go command, where it can prove that gives go build's binary (quick.go).
 package build
 
 import (

@@ -62,11 +62,17 @@ import (
 // to the plain go build, whose messages are the user's to read; its failure keeps Quick's state
 // (the next edit compiles every package changed since), its success drops it.
 //
-// What differs from go build's binary: only the build ID's first three parts (the link's and
+// Only pure Go packages (compiled -complete) are compiled again: an edit of a package with
+// assembly goes to go build. The export data of a package holds the positions of its
+// declarations, so an edit that adds or removes a line of a library package goes to go build
+// too; an edit of main can change anything inside its bodies.
+//
+// What differs from go build's binary: only the Go build ID's first three parts (the link's and
 // the main package's action IDs and the main package's content ID: cmd/go's hashes of its
 // inputs, which Quick does not recompute; the link's action ID is made fresh, so no go command
-// ever takes a Quick binary for up to date). The fourth part, the hash of every other byte, is
-// go build's. TestQuickMatchesGoBuild proves it over a corpus of edits.
+// ever takes a Quick binary for up to date), and the ELF GNU build ID note, which the linker
+// derives from the Go build ID. The fourth part, the hash of every other byte, is go build's.
+// TestQuickMatchesGoBuild proves it over a corpus of edits.
 //
 // Quick relies on the file system's times moving with each write (as git's index does) and on
 // the go command's -x output, which it parses strictly: a line it does not know means no state.
@@ -131,8 +137,9 @@ func (q *Quick) Build(ctx context.Context, out string) (Result, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	t := time.Now()
+	qout := out // the quick path's: -o as the go command reads it, from its directory
 	if !filepath.IsAbs(out) {
-		out = filepath.Join(q.b.Dir, out) // as the go command reads -o
+		qout = filepath.Join(q.b.Dir, out)
 	}
 	if q.off != "" {
 		res, err := q.b.Build(ctx, out)
@@ -141,9 +148,9 @@ func (q *Quick) Build(ctx context.Context, out string) (Result, error) {
 	}
 	why := "no earlier build to start from"
 	if q.st != nil {
-		now, pkgs, reason := q.st.plan(q.b, out)
+		now, pkgs, reason := q.st.plan(q.b, qout)
 		if reason == "" {
-			err := q.st.run(ctx, q.b, pkgs, out)
+			err := q.st.run(ctx, q.b, pkgs, qout)
 			switch {
 			case err == nil:
 				q.st.files = now

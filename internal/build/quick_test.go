@@ -318,6 +318,7 @@ func readBinary(t testing.TB, path string) ([]byte, string, gnuNote) {
 	s := f.Section(".note.go.buildid")
 	if s == nil {
 		t.Fatalf("%s: no build ID note", path)
+		return nil, "", gnuNote{}
 	}
 	note, err := s.Data()
 	if err != nil || len(note) < 16 {
@@ -328,6 +329,7 @@ func readBinary(t testing.TB, path string) ([]byte, string, gnuNote) {
 	gnu := f.Section(".note.gnu.build-id")
 	if gnu == nil {
 		t.Fatalf("%s: no GNU build ID note", path)
+		return nil, "", gnuNote{} // t is a testing.TB: staticcheck cannot tell Fatalf does not return
 	}
 	return b, string(desc[:descsz]), gnuNote{at: int(gnu.Offset) + 16, size: int(gnu.Size) - 16}
 }
