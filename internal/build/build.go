@@ -6,6 +6,9 @@
 // alone with SIGKILL, which leaves the compilers running. And since go build handles no signal,
 // it cannot remove its work directory when one ends it: each go command gets a GOTMPDIR of its
 // own, which hotpod removes after it exits.
+//
+// Quick, for hotpod dev's edits, runs the compiler and linker as the last go build ran them,
+// without the go command, where it can prove that gives go build's binary (quick.go).
 package build
 
 import (
@@ -32,6 +35,10 @@ type Options struct {
 	// KeepPaths builds without -trimpath: the binary names its sources by their paths on this
 	// machine, where a debugger's client (an IDE, dlv connect) finds them (hotpod dev --debug).
 	KeepPaths bool
+	// Quick builds each edit of hotpod dev with Quick (the compiler and linker run again as the
+	// last go build ran them, when that provably makes go build's binary); the caller wraps the
+	// Builder (NewQuick) when it is set.
+	Quick bool
 	// PostBuild is a command run on each built binary (its path appended as the last argument)
 	// before it is used: a packer such as upx, a signer. Its time counts as build time.
 	PostBuild []string
@@ -41,6 +48,10 @@ type Options struct {
 type Result struct {
 	Path     string
 	Duration time.Duration
+	// Quick says that Quick made the binary by running the compiler and linker itself; when it
+	// ran the go command instead, Why says why (both are empty for a plain Builder).
+	Quick bool
+	Why   string
 }
 
 // Error is a failed build: Output holds the compiler's messages (file:line: ...).
@@ -67,7 +78,23 @@ type Builder struct {
 
 // Build compiles into out. Cancelling ctx stops the compiler (a newer edit arrived).
 func (b *Builder) Build(ctx context.Context, out string) (Result, error) {
-	args := []string{"build", "-o", out}
+	cmd := Command(ctx, "go", b.args(out)...)
+	cmd.Dir = b.Dir
+	cmd.Env = append(os.Environ(), b.Env()...)
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	t := time.Now()
+	err := Run(cmd)
+	if err := b.failed(ctx, err, output.String()); err != nil {
+		return Result{}, err
+	}
+	return b.post(ctx, out, t)
+}
+
+// args are the go command's arguments for a build into out; extra go right after "build".
+func (b *Builder) args(out string, extra ...string) []string {
+	args := append([]string{"build"}, extra...)
+	args = append(args, "-o", out)
 	if !b.Options.KeepPaths {
 		args = append(args, "-trimpath")
 	}
@@ -80,29 +107,32 @@ func (b *Builder) Build(ctx context.Context, out string) (Result, error) {
 	if b.Options.Tags != "" {
 		args = append(args, "-tags", b.Options.Tags)
 	}
-	args = append(args, b.Package)
-	cmd := Command(ctx, "go", args...)
-	cmd.Dir = b.Dir
-	cmd.Env = append(os.Environ(), b.Env()...)
-	var output bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &output, &output
-	t := time.Now()
-	err := Run(cmd)
-	d := time.Since(t)
+	return append(args, b.Package)
+}
+
+// failed turns the go command's exit into the build's error: nil when it succeeded, ctx's
+// error when it was cancelled, else an *Error with its output.
+func (b *Builder) failed(ctx context.Context, err error, output string) error {
 	if ctx.Err() != nil {
-		return Result{}, ctx.Err()
+		return ctx.Err()
 	}
-	if err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			return Result{}, fmt.Errorf("run go build: %w (is the Go toolchain on PATH?)", err)
-		}
-		msg := strings.TrimRight(output.String(), "\n")
-		if strings.Contains(msg, "go.mod file not found") { // go's own advice (go help modules) is no help here
-			msg += fmt.Sprintf("\nno go.mod in %s or any directory above it: run hotpod in your module's directory", b.Dir)
-		}
-		return Result{}, &Error{Output: msg, Err: err}
+	if err == nil {
+		return nil
 	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return fmt.Errorf("run go build: %w (is the Go toolchain on PATH?)", err)
+	}
+	msg := strings.TrimRight(output, "\n")
+	if strings.Contains(msg, "go.mod file not found") { // go's own advice (go help modules) is no help here
+		msg += fmt.Sprintf("\nno go.mod in %s or any directory above it: run hotpod in your module's directory", b.Dir)
+	}
+	return &Error{Output: msg, Err: err}
+}
+
+// post runs the --post-build command on out, and gives the build's result: its time counts
+// from t.
+func (b *Builder) post(ctx context.Context, out string, t time.Time) (Result, error) {
 	if len(b.Options.PostBuild) > 0 {
 		post := Command(ctx, b.Options.PostBuild[0], append(b.Options.PostBuild[1:], out)...)
 		post.Dir = b.Dir
@@ -114,9 +144,8 @@ func (b *Builder) Build(ctx context.Context, out string) (Result, error) {
 			}
 			return Result{}, &Error{Output: fmt.Sprintf("--post-build %s: %v\n%s", strings.Join(b.Options.PostBuild, " "), err, strings.TrimSpace(msg.String())), Err: err}
 		}
-		d = time.Since(t)
 	}
-	return Result{Path: out, Duration: d}, nil
+	return Result{Path: out, Duration: time.Since(t)}, nil
 }
 
 // Env is the environment the build adds: a static binary for the target platform.
@@ -159,8 +188,13 @@ func Run(cmd *exec.Cmd) error {
 		return err
 	}
 	defer remove()
+	return runIn(cmd, tmp)
+}
+
+// runIn runs cmd, made by Command, with GOTMPDIR tmp (which the caller removes).
+func runIn(cmd *exec.Cmd, tmp string) error {
 	cmd.Env = append(cmd.Environ(), "GOTMPDIR="+tmp)
-	err = cmd.Run()
+	err := cmd.Run()
 	reap(cmd)
 	return err
 }

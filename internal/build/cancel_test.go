@@ -97,3 +97,84 @@ func TestCancelledBuildLeavesNothing(t *testing.T) {
 		t.Error("the cancelled build wrote its output")
 	}
 }
+
+// Quick's quick path, cancelled while its compiler runs, stops it as Builder does, keeps its
+// state (the next build takes the quick path and is go build's binary) and, closed, leaves no
+// work directory.
+func TestQuickCancelled(t *testing.T) {
+	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
+		t.Skip("needs /proc to see the compiler")
+	}
+	dir := slowModule(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv("GOTMPDIR", "")
+	opts := build.Options{LDFlags: "-s -w"}
+	q := build.NewQuick(&build.Builder{Dir: dir, Package: ".", Options: opts})
+	defer q.Close()
+	outs := t.TempDir()
+	if _, err := q.Build(t.Context(), filepath.Join(outs, "first")); err != nil {
+		t.Fatal(err)
+	}
+	main := filepath.Join(dir, "main.go")
+	edit := func(n int) {
+		src, err := os.ReadFile(main)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, rest, _ := strings.Cut(string(src), "\nvar sink = ")
+		_, rest, _ = strings.Cut(rest, "\n")
+		if err := os.WriteFile(main, fmt.Appendf(nil, "%s\nvar sink = %d\n%s", first, n, rest), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(1)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := q.Build(ctx, filepath.Join(outs, "cancelled"))
+		done <- err
+	}()
+	deadline := time.Now().Add(5 * time.Minute)
+	for !strings.Contains(strings.Join(processesMentioning(tmp), "\n"), "/compile ") {
+		select {
+		case err := <-done:
+			t.Fatalf("the build ended before the compiler was seen: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no compiler started within 5 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the cancelled build did not return")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled build: %v; want context.Canceled", err)
+	}
+	if procs := processesMentioning(tmp); len(procs) > 0 {
+		t.Errorf("still running after the cancelled build returned: %v", procs)
+	}
+	edit(2)
+	res, err := q.Build(t.Context(), filepath.Join(outs, "quick"))
+	if err != nil || !res.Quick {
+		t.Fatalf("after the cancelled build: %v, quick %v, %s", err, res.Quick, res.Why)
+	}
+	if _, err := (&build.Builder{Dir: dir, Package: ".", Options: opts}).Build(t.Context(), filepath.Join(outs, "go")); err != nil {
+		t.Fatal(err)
+	}
+	sameBinary(t, "after a cancelled build", filepath.Join(outs, "quick"), filepath.Join(outs, "go"), false)
+	if held, _ := filepath.Glob(filepath.Join(tmp, "*", "hotpod-go-*")); len(held) != 1 {
+		t.Errorf("Quick holds %v: want its one work directory", held)
+	}
+	q.Close()
+	if left, _ := filepath.Glob(filepath.Join(tmp, "*", "hotpod-go-*")); len(left) > 0 {
+		t.Errorf("Close left %v", left)
+	}
+}

@@ -115,6 +115,7 @@ Each iteration prints its phases and the edit→ready total.`,
 	f.output.AddFlags(fs)
 	fs.Var(oneOf(&f.ship, string(ship.Auto), string(ship.Delta), string(ship.Full), string(ship.Raw)), "ship", "how binaries travel: auto (fastest for the measured link), delta, full, raw")
 	f.build.AddFlags(fs)
+	f.build.AddQuickFlag(fs)
 	durationVar(fs, &f.debounce, "debounce", 30*time.Millisecond, "quiet time that ends a burst of file changes")
 	durationVar(fs, &f.readyTimeout, "ready-timeout", time.Minute, "how long the app may take to become ready")
 	durationVar(fs, &f.grace, "grace", 5*time.Second, "how long the app may take to stop before it is killed")
@@ -153,7 +154,9 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 	// A forced exit leaves the work directories (the agent follows hotpod down: Pdeathsig).
 	defer env.Interrupt.Leave(fmt.Sprintf("work directories under %s (the next hotpod removes them)", workdir.Root()))()
 
-	loop := &devloop.Loop{Service: m.Name, Builder: builder, Shipper: ship.New(method), Report: rep,
+	edits, closeEdits := editBuilder(builder)
+	defer closeEdits()
+	loop := &devloop.Loop{Service: m.Name, Builder: edits, Shipper: ship.New(method), Report: rep,
 		WorkDir: work, ReadyTimeout: f.readyTimeout,
 		WatchSet: watchSetOf(env.Dir, pkg, builder, false)}
 	var agent *local.Agent
@@ -195,6 +198,17 @@ func devLocal(ctx context.Context, env Env, f devFlags, pkg string, appArgs []st
 	go loop.Follow(ctx, target)
 	rep.Infof(m.Name, "watching %d package directories of %s: save a file to ship it, Ctrl-C to stop", len(m.Dirs), filepath.Base(m.ModuleDir))
 	return loop.Run(ctx, w)
+}
+
+// editBuilder is what builds a service's edits: b, or build.Quick around it when its options
+// ask for it (--quick-build, hotpod.yaml's quickBuild). closeEdits removes Quick's work
+// directory.
+func editBuilder(b *build.Builder) (edits devloop.Builder, closeEdits func()) {
+	if !b.Options.Quick {
+		return b, func() {}
+	}
+	q := build.NewQuick(b)
+	return q, func() { q.Close() }
 }
 
 // watchSetOf recomputes what to watch for pkg after a build (new local imports, new embeds);

@@ -66,6 +66,12 @@ func devCluster(ctx context.Context, env Env, f devFlags, p *project, method shi
 	}
 	loops := map[string]*devloop.Loop{}
 	watchers := map[string]*watch.Watcher{}
+	var closeEdits []func()
+	defer func() {
+		for _, c := range closeEdits {
+			c()
+		}
+	}()
 	var mu sync.Mutex // the images are built at once
 	err = c.build(ctx, ib, say, func(t *toBuild, res appimage.Result, took time.Duration) error {
 		mu.Lock()
@@ -83,7 +89,9 @@ func devCluster(ctx context.Context, env Env, f devFlags, p *project, method shi
 		}
 		go w.Run(ctx)
 		watchers[key] = w
-		loop := &devloop.Loop{Service: t.name, Builder: res.Builder, Shipper: ship.New(method), Report: rep, KoData: res.KoData,
+		edits, closeQuick := editBuilder(res.Builder)
+		closeEdits = append(closeEdits, closeQuick)
+		loop := &devloop.Loop{Service: t.name, Builder: edits, Shipper: ship.New(method), Report: rep, KoData: res.KoData,
 			WorkDir: filepath.Join(ib.WorkDir, strconv.Itoa(len(loops))), ReadyTimeout: f.readyTimeout, Builds: c.builds}
 		if err := os.MkdirAll(loop.WorkDir, 0o700); err != nil {
 			return err

@@ -198,6 +198,11 @@ func (f *BuildFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.Var(&fieldsValue{&f.PostBuild}, "post-build", "a command run on each built binary, its path appended, before it ships (e.g. \"upx -q -1\"); its time counts as build time")
 }
 
+// AddQuickFlag declares --quick-build (hotpod dev: only its edits are built this way).
+func (f *BuildFlags) AddQuickFlag(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.Quick, "quick-build", false, "build each edit by running the compiler and linker as the last go build did, without the go command, where that provably gives go build's binary (else go build; docs/config.md)")
+}
+
 // OutputFlags choose how a command reports.
 type OutputFlags struct{ Format string }
 
@@ -228,10 +233,14 @@ func (f *BuildFlags) For(b config.Build) build.Options {
 	if f.given("post-build") {
 		o.PostBuild = f.PostBuild
 	}
+	if f.given("quick-build") {
+		o.Quick = f.Quick
+	}
 	if f.debug {
 		// hotpod.yaml's flags too: a debugger needs the DWARF that -s and -w drop, and the
 		// unoptimised code.
 		o.GCFlags, o.KeepPaths = debugGCFlags, true
+		o.Quick = false // proven with -trimpath only (TestQuickMatchesGoBuild)
 		o.LDFlags = strings.Join(slices.DeleteFunc(strings.Fields(o.LDFlags), func(f string) bool { return f == "-s" || f == "-w" }), " ")
 	}
 	return o

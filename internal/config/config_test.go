@@ -194,7 +194,7 @@ func TestApply(t *testing.T) {
 	var ko, legacy build.Options = flags, flags
 	c.Services[0].Apply(&ko)
 	c.Services[1].Apply(&legacy)
-	wantKo := build.Options{LDFlags: "-s -w -X main.version=dev", Tags: "netgo",
+	wantKo := build.Options{LDFlags: "-s -w -X main.version=dev", Tags: "netgo", Quick: true,
 		Env: []string{"A=1", "GOPRIVATE=example.com", "GOFLAGS=-mod=mod"}}
 	wantLegacy := build.Options{LDFlags: "-s -w", GCFlags: "all=-N -l", Tags: "netgo,osusergo",
 		Env: []string{"A=1", "GOPRIVATE=example.com"}, PostBuild: []string{"upx", "-q", "-1"}}

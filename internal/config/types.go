@@ -23,6 +23,8 @@ type Build struct {
 	Env Env `yaml:"env" json:"env,omitempty"`
 	// PostBuild runs on each built binary, its path appended (a packer, a signer).
 	PostBuild *Args `yaml:"postBuild" json:"postBuild,omitempty"`
+	// QuickBuild builds hotpod dev's edits with build.Quick.
+	QuickBuild *bool `yaml:"quickBuild" json:"quickBuild,omitempty"`
 }
 
 // Apply sets in o what b sets; what b leaves nil keeps o's value.
@@ -39,6 +41,9 @@ func (b Build) Apply(o *build.Options) {
 	o.Env = append(slices.Clip(o.Env), b.Env...)
 	if b.PostBuild != nil {
 		o.PostBuild = slices.Clone(*b.PostBuild)
+	}
+	if b.QuickBuild != nil {
+		o.Quick = *b.QuickBuild
 	}
 }
 
@@ -57,6 +62,9 @@ func (c *Config) inherit() {
 		}
 		if s.PostBuild == nil {
 			s.PostBuild = c.Build.PostBuild
+		}
+		if s.QuickBuild == nil {
+			s.QuickBuild = c.Build.QuickBuild
 		}
 		s.Env = append(slices.Clone(c.Build.Env), s.Env...)
 		if len(s.Env) == 0 {
