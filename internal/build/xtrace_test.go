@@ -76,3 +76,26 @@ func TestParseScript(t *testing.T) {
 		t.Error("a script without a link parsed")
 	}
 }
+
+// FuzzParseScript: whatever the go command prints, parseScript returns a script Quick can use
+// (its $WORK, a link, each command with a tool's path) or an error; it never panics.
+func FuzzParseScript(f *testing.F) {
+	f.Add(sampleScript)
+	f.Add(strings.Replace(sampleScript, "mkdir -p $WORK/b001/exe/\n", "git status --porcelain\n", 1))
+	f.Add("WORK=/tmp/w\ncat >/tmp/w/x << 'EOF' # internal\n")
+	f.Fuzz(func(t *testing.T, out string) {
+		s, err := parseScript(out)
+		if err != nil {
+			return
+		}
+		if s.work == "" || s.link == nil || len(s.link.args) == 0 {
+			t.Fatalf("parsed without $WORK or a link: %+v", s)
+		}
+		for _, c := range s.compiles {
+			if len(c.args) == 0 {
+				t.Fatalf("a compile without a command: %+v", s)
+			}
+			compiledPkg(c)
+		}
+	})
+}
