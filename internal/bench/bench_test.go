@@ -165,10 +165,10 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // the cluster.
 func TestStrategiesByName(t *testing.T) {
 	names := Strategies()
-	if len(names) != 10 || names[0] != GoBuild {
+	if len(names) != 11 || names[0] != GoBuild {
 		t.Fatalf("strategies %v", names)
 	}
-	hotpodRuns := map[string]bool{Local: true, Hotpod: true, Full: true, UPX: true}
+	hotpodRuns := map[string]bool{Local: true, Hotpod: true, Quick: true, Full: true, UPX: true}
 	for _, n := range names {
 		s, err := Lookup(n)
 		if err != nil || s.Name() != n {

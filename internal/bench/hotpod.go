@@ -34,6 +34,15 @@ func (hotpodStrategy) Measure(ctx context.Context, c Config, w *workload, ns str
 	return c.measureInClusterDev(ctx, w, ns, "--ship", "auto")
 }
 
+// quickStrategy is hotpodStrategy with --quick-build.
+type quickStrategy struct{ devStrategy }
+
+func (quickStrategy) Name() string { return Quick }
+
+func (quickStrategy) Measure(ctx context.Context, c Config, w *workload, ns string) ([]sample, error) {
+	return c.measureInClusterDev(ctx, w, ns, "--ship", "auto", "--quick-build")
+}
+
 // fullStrategy ships the whole binary, compressed, every time.
 type fullStrategy struct{ devStrategy }
 

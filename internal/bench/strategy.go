@@ -7,8 +7,8 @@ import (
 )
 
 // Strategy is one way of bringing an edit into the running app, one type each (as kind's
-// providers): gobuild is go build and a restart without hotpod (gobuild.go), local, hotpod, full
-// and upx run hotpod dev (hotpod.go), image rebuilds and rolls
+// providers): gobuild is go build and a restart without hotpod (gobuild.go), local, hotpod,
+// quick, full and upx run hotpod dev (hotpod.go), image rebuilds and rolls
 // the image (image.go), the docker-* variants build the image as a Dockerfile would (docker.go),
 // incluster compiles inside the container (incluster.go). Every one is measured the same way: a
 // warm-up edit, then Config.Iterations edits, each timed from the edit's stamp to the first
@@ -37,6 +37,9 @@ const (
 	GoBuild = "gobuild"
 	Hotpod  = "hotpod" // hotpod dev, the default delta/raw choice per link
 	Full    = "full"   // hotpod dev --ship full: the whole binary, compressed, every time
+	// Quick is hotpod dev --quick-build: an edit built by re-running go build's own compile and
+	// link commands when nothing else changed (build.Quick).
+	Quick = "quick"
 	// UPX is the article's F + UPX: hotpod dev shipping the whole binary, packed by `upx -q -1`
 	// (the fastest level, the kindest to UPX in an edit loop) instead of zstd. Skipped without
 	// an upx binary on PATH.
@@ -51,7 +54,7 @@ const (
 )
 
 // all is every strategy, in the order they are reported.
-var all = []Strategy{gobuildStrategy{}, localStrategy{}, hotpodStrategy{}, fullStrategy{}, upxStrategy{}, imageStrategy{},
+var all = []Strategy{gobuildStrategy{}, localStrategy{}, hotpodStrategy{}, quickStrategy{}, fullStrategy{}, upxStrategy{}, imageStrategy{},
 	inClusterStrategy{}, dockerStrategy{variant: DockerVendor},
 	dockerStrategy{variant: DockerVendorW}, dockerStrategy{variant: DockerGocache}}
 
