@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,7 +36,11 @@ import (
 // of every file the build could read that can change: the package directories outside GOROOT
 // and the module cache (their Go, assembly, C, .syso files, go.mod, default.pgo; the whole tree
 // of a package that embeds files), go.mod, go.sum, go.work, go.work.sum, vendor/modules.txt,
-// the go env file, the go command and the tools; and the environment.
+// the go.mod and go.sum of every module outside the module cache (go list -m all: a local
+// replacement counts by its requirements alone), a go.work that does not exist yet in the
+// build's directory or above it, a go.mod that does not exist yet between a package and its
+// module's root, the go env files, the go command and the tools; and the environment. Symbolic
+// links are followed, as the go command follows them.
 //
 // The next Build runs the quick path only if all of these hold, and otherwise runs go build
 // -x -work again and starts over (Result.Why says which rule sent it there):
@@ -74,7 +79,9 @@ import (
 // derives from the Go build ID. The fourth part, the hash of every other byte, is go build's.
 // TestQuickMatchesGoBuild proves it over a corpus of edits.
 //
-// Quick relies on the file system's times moving with each write (as git's index does) and on
+// Quick relies on the file system's times moving with each write (as git's index does; a file
+// written within two seconds of a snapshot is compared by its content too, for a same-size
+// write in one clock tick) and on
 // the go command's -x output, which it parses strictly: a line it does not know means no state.
 type Quick struct {
 	b   *Builder
@@ -99,6 +106,7 @@ func (q *Quick) Close() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.drop()
+	q.off = "closed" // a build after Close (another service's loop still ending) keeps no state
 	return nil
 }
 
@@ -278,11 +286,17 @@ func (q *Quick) prepare(ctx context.Context) (*quickState, error) {
 	if err := q.goJSON(ctx, st.tmp, &pkgs, append(args, q.b.Package)...); err != nil {
 		return nil, err
 	}
-	if err := st.track.from(pkgs, goenv); err != nil {
+	if err := st.track.from(pkgs, goenv, q.b.Dir); err != nil {
 		return nil, err
 	}
+	// Modules the build uses without a package of theirs in it (a local replacement whose only
+	// role is its requirements, a workspace's other modules) shape the build through go.mod too.
+	var mods []listedMod
+	if err := q.goJSON(ctx, st.tmp, &mods, "list", "-m", "-json=Path,Dir,GoMod,Replace", "all"); err == nil {
+		st.track.addModules(mods)
+	} // else vendored (-mod=vendor lists no modules): vendor/modules.txt and its packages are tracked
 	st.track.listed = pkgs
-	st.files = st.track.snapshot()
+	st.files = st.track.snapshot(nil)
 	st.shapes = map[string]string{}
 	for p := range st.files {
 		if strings.HasSuffix(p, ".go") {
@@ -315,24 +329,38 @@ func (q *Quick) goJSON(ctx context.Context, tmp string, v any, args ...string) e
 		return fmt.Errorf("go %s: %v: %s", args[0], err, strings.TrimSpace(stderr.String()))
 	}
 	dec := json.NewDecoder(&stdout)
-	if list, ok := v.(*[]listedPkg); ok {
-		for {
-			var p listedPkg
-			if err := dec.Decode(&p); err == io.EOF {
-				return nil
-			} else if err != nil {
-				return fmt.Errorf("go %s: %v", args[0], err)
-			}
-			*list = append(*list, p)
-		}
+	switch list := v.(type) {
+	case *[]listedPkg:
+		return decodeAll(dec, list, args[0])
+	case *[]listedMod:
+		return decodeAll(dec, list, args[0])
 	}
 	return dec.Decode(v)
+}
+
+// decodeAll decodes a stream of JSON values into list.
+func decodeAll[T any](dec *json.Decoder, list *[]T, cmd string) error {
+	for {
+		var v T
+		if err := dec.Decode(&v); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("go %s: %v", cmd, err)
+		}
+		*list = append(*list, v)
+	}
+}
+
+// listedMod is what Quick reads of go list -m -json.
+type listedMod struct {
+	Path, Dir, GoMod string
+	Replace          *struct{ Dir, GoMod string }
 }
 
 // finish reads the go build's -x output and checks it against what prepare recorded.
 func (st *quickState) finish(xout string) error {
 	// A file written while the build ran: what the build read is not what was recorded.
-	if now := st.track.snapshot(); len(diff(st.files, now)) > 0 {
+	if now := st.track.snapshot(st.files); len(diff(st.files, now)) > 0 {
 		return errors.New("files changed during the build")
 	}
 	s, err := parseScript(xout)
@@ -466,7 +494,7 @@ func (st *quickState) plan(b *Builder, out string) (now map[string]fileKey, pkgs
 	if _, err := os.Stat(st.script.work); err != nil {
 		return nil, nil, "the work directory is gone"
 	}
-	now = st.track.snapshot()
+	now = st.track.snapshot(st.files)
 	changed := diff(st.files, now)
 	if len(changed) == 0 {
 		return nil, nil, "nothing changed since the last build"
@@ -555,7 +583,9 @@ func (st *quickState) exec(ctx context.Context, b *Builder, t tool, args []strin
 	if cmd.Dir == "" {
 		cmd.Dir = b.Dir
 	}
-	cmd.Env = append(slices.Clone(st.tools), t.env...)
+	// PWD as the go command sets it for each tool (exec.Cmd.Environ): the compiler trusts it
+	// for the absolute paths it records, which -trimpath rewrites.
+	cmd.Env = append(append(slices.Clone(st.tools), "PWD="+cmd.Dir), t.env...)
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := runIn(cmd, st.tmp); err != nil {
@@ -650,7 +680,7 @@ func within(path, dir string) bool {
 	return dir != "" && (path == dir || strings.HasPrefix(path, dir+string(filepath.Separator)))
 }
 
-func (tr *tracked) from(pkgs []listedPkg, goenv map[string]string) error {
+func (tr *tracked) from(pkgs []listedPkg, goenv map[string]string, dir string) error {
 	tr.goroot, tr.modcache = goenv["GOROOT"], goenv["GOMODCACHE"]
 	if tr.goroot == "" || tr.modcache == "" {
 		return errors.New("go env has no GOROOT or GOMODCACHE")
@@ -662,7 +692,18 @@ func (tr *tracked) from(pkgs []listedPkg, goenv map[string]string) error {
 		}
 	}
 	add(goenv["GOENV"])
-	if w := goenv["GOWORK"]; w != "" && w != "off" {
+	add(filepath.Join(goenv["GOROOT"], "go.env"))
+	switch w := goenv["GOWORK"]; w {
+	case "off":
+	case "":
+		// None now; one created in the build's directory or above it would change the build.
+		for d := dir; ; d = filepath.Dir(d) {
+			add(filepath.Join(d, "go.work"))
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	default:
 		add(w)
 		add(w + ".sum")
 	}
@@ -684,20 +725,43 @@ func (tr *tracked) from(pkgs []listedPkg, goenv map[string]string) error {
 			tr.dirs = append(tr.dirs, p.Dir)
 		}
 		if p.Module != nil && p.Module.GoMod != "" {
-			dir := filepath.Dir(p.Module.GoMod)
+			root := filepath.Dir(p.Module.GoMod)
 			add(p.Module.GoMod)
-			add(filepath.Join(dir, "go.sum"))
-			add(filepath.Join(dir, "vendor", "modules.txt"))
-		}
-	}
-	tr.files = slices.Sorted(func(yield func(string) bool) {
-		for f := range files {
-			if !yield(f) {
-				return
+			add(filepath.Join(root, "go.sum"))
+			add(filepath.Join(root, "vendor", "modules.txt"))
+			// A go.mod made between the package and its module's root takes the package out of
+			// the module.
+			for d := p.Dir; d != root && within(d, root); d = filepath.Dir(d) {
+				add(filepath.Join(d, "go.mod"))
 			}
 		}
-	})
+	}
+	tr.files = slices.Sorted(maps.Keys(files))
 	return nil
+}
+
+// addModules tracks the go.mod and go.sum of every module of the build outside the module cache.
+func (tr *tracked) addModules(mods []listedMod) {
+	files := map[string]bool{}
+	for _, f := range tr.files {
+		files[f] = true
+	}
+	for _, m := range mods {
+		for _, gomod := range []string{m.GoMod, replaced(m)} {
+			if gomod != "" && !within(gomod, tr.modcache) {
+				files[gomod] = true
+				files[filepath.Join(filepath.Dir(gomod), "go.sum")] = true
+			}
+		}
+	}
+	tr.files = slices.Sorted(maps.Keys(files))
+}
+
+func replaced(m listedMod) string {
+	if m.Replace == nil {
+		return ""
+	}
+	return m.Replace.GoMod
 }
 
 // fileKey is what says a file changed.
@@ -707,7 +771,14 @@ type fileKey struct {
 	mode         fs.FileMode
 	mtime, ctime int64
 	ino          uint64
+	// sum is the content's SHA-256 for a file written within racyWindow of a snapshot: a
+	// same-size write in the same clock tick leaves size and times as they were (git's "racily
+	// clean" entries). Set in the snapshot after one that set it, so that the two compare.
+	sum [32]byte
 }
+
+// racyWindow covers the coarsest file times in use (1 s: ext3, HFS+, some NFS servers) twice.
+const racyWindow = 2 * time.Second
 
 func keyOf(fi fs.FileInfo) fileKey {
 	ctime, ino := changeTime(fi)
@@ -728,15 +799,34 @@ func relevant(name string) bool {
 	return name == "go.mod" || name == "default.pgo"
 }
 
-// snapshot is the state of everything tracked now.
-func (tr *tracked) snapshot() map[string]fileKey {
+// snapshot is the state of everything tracked now; prev (nil for the first) is the one it is
+// to be compared with. Symbolic links are followed, as the go command follows them; a link's
+// own state is kept beside its target's.
+func (tr *tracked) snapshot(prev map[string]fileKey) map[string]fileKey {
 	m := map[string]fileKey{}
-	for _, f := range tr.files {
-		if fi, err := os.Stat(f); err == nil {
-			m[f] = keyOf(fi)
-		} else {
-			m[f] = fileKey{missing: true}
+	start := time.Now()
+	put := func(p string, fi fs.FileInfo) {
+		k := keyOf(fi)
+		if fi.Mode().IsRegular() && (start.Sub(fi.ModTime()) < racyWindow || prev[p].sum != [32]byte{}) {
+			if b, err := os.ReadFile(p); err == nil {
+				k.sum = sha256.Sum256(b)
+			}
 		}
+		m[p] = k
+	}
+	stat := func(p string) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			m[p] = fileKey{missing: true}
+			return
+		}
+		put(p, fi)
+		if li, err := os.Lstat(p); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+			m[p+" (link)"] = keyOf(li)
+		}
+	}
+	for _, f := range tr.files {
+		stat(f)
 	}
 	for _, d := range tr.dirs {
 		entries, err := os.ReadDir(d)
@@ -745,12 +835,8 @@ func (tr *tracked) snapshot() map[string]fileKey {
 			continue
 		}
 		for _, e := range entries {
-			if !relevant(e.Name()) {
-				continue
-			}
-			p := filepath.Join(d, e.Name())
-			if fi, err := os.Lstat(p); err == nil {
-				m[p] = keyOf(fi)
+			if relevant(e.Name()) {
+				stat(filepath.Join(d, e.Name()))
 			}
 		}
 	}
@@ -760,8 +846,10 @@ func (tr *tracked) snapshot() map[string]fileKey {
 				m[p] = fileKey{missing: true}
 				return nil
 			}
-			if fi, err := e.Info(); err == nil {
-				m[p] = keyOf(fi)
+			if e.Type()&fs.ModeSymlink != 0 {
+				stat(p)
+			} else if fi, err := e.Info(); err == nil {
+				put(p, fi)
 			}
 			return nil
 		})

@@ -109,7 +109,7 @@ func TestUsageAndBadInput(t *testing.T) {
 		{[]string{"deploy", "-f", "k8s", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"deploy", "-f", "missing.yaml"}, 1, "missing.yaml"},
 		{[]string{"deploy", "--filename", "missing.yaml"}, 1, "missing.yaml"},
-		{[]string{"bench", "--strategy", "rsync", "--default-repo", "r"}, 2, "want one of gobuild, local, hotpod, full, upx, image, incluster"},
+		{[]string{"bench", "--strategy", "rsync", "--default-repo", "r"}, 2, "want one of gobuild, local, hotpod, quick, full, upx, image, incluster"},
 		{[]string{"bench", "--link", "fast", "--default-repo", "r"}, 2, "RATE:DELAY"},
 		{[]string{"bench", "--edits", "0", "--default-repo", "r"}, 2, "--edits 0: want at least 1 edit"},
 		{[]string{"bench", "-n", "3"}, 2, "unknown shorthand flag: 'n'"}, // -n is the namespace elsewhere: bench says --edits

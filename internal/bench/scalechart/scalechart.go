@@ -30,6 +30,9 @@ type Run struct {
 	Results  []Result
 }
 
+// maxValue bounds a metric: far above any time or size a benchmark reports, far below overflow.
+const maxValue = 1e12
+
 // Parse reads go test -bench output. Lines that are not results (PASS, logs, goos:) are
 // skipped; a result line whose metrics do not read as value-unit pairs is an error naming it.
 func Parse(r io.Reader) (Run, error) {
@@ -60,6 +63,11 @@ func Parse(r io.Reader) (Run, error) {
 				v, err := strconv.ParseFloat(f[i], 64)
 				if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 					return run, fmt.Errorf("line %d: %s: %s %q is not a number", n, f[0], f[i+1], f[i])
+				}
+				// A chart's axis must be finite and start at 0: a sum of such values could
+				// overflow to +Inf (the grid would never end) and a negative bar has no height.
+				if v < 0 || v > maxValue {
+					return run, fmt.Errorf("line %d: %s: %s %q is out of a chart's range (0 to %g)", n, f[0], f[i+1], f[i], maxValue)
 				}
 				res.Metrics[f[i+1]] = v
 			}

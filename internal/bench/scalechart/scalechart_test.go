@@ -53,6 +53,8 @@ func TestParseErrors(t *testing.T) {
 		{"a value without its unit", "BenchmarkScale/pods=1-2 5 1784 all-ready-ms 12\n", "line 1: BenchmarkScale/pods=1-2: the metrics are not value-unit pairs"},
 		{"a unit without a number", "\nBenchmarkScale/pods=1-2 5 fast all-ready-ms\n", `line 2: BenchmarkScale/pods=1-2: all-ready-ms "fast" is not a number`},
 		{"not a finite number", "BenchmarkX-2 5 NaN all-ready-ms\n", `line 1: BenchmarkX-2: all-ready-ms "NaN" is not a number`},
+		{"a value whose sum could overflow", "BenchmarkX-2 5 1.7e308 edit-to-ready-ms\n", `line 1: BenchmarkX-2: edit-to-ready-ms "1.7e308" is out of a chart's range (0 to 1e+12)`},
+		{"a negative value", "BenchmarkX-2 5 -1800 edit-to-ready-ms\n", `line 1: BenchmarkX-2: edit-to-ready-ms "-1800" is out of a chart's range (0 to 1e+12)`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse(strings.NewReader(c.in))
