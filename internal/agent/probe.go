@@ -217,7 +217,7 @@ func (c *execCheck) Check(ctx context.Context) error {
 		return err
 	}
 	pid, done, err := c.s.spawn(path, c.argv, &os.ProcAttr{Dir: cfg.Dir, Env: cfg.Env, Files: []*os.File{null, w, w},
-		Sys: &syscall.SysProcAttr{Setpgid: true}})
+		Sys: appAttr()})
 	w.Close()
 	null.Close()
 	if err != nil {

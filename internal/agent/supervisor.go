@@ -263,8 +263,7 @@ func (s *Supervisor) spawnApp(path string, argv []string) (*process, error) {
 		Dir:   s.cfg.Dir,
 		Env:   s.cfg.Env,
 		Files: []*os.File{os.Stdin, wOut, wErr},
-		// Its own process group: a stop reaches the app's children (a wrapper's app, its workers).
-		Sys: &syscall.SysProcAttr{Setpgid: true},
+		Sys:   appAttr(),
 	})
 	wOut.Close()
 	wErr.Close()
