@@ -300,7 +300,7 @@ func (q *Quick) prepare(ctx context.Context) (*quickState, error) {
 	st.shapes = map[string]string{}
 	for p := range st.files {
 		if strings.HasSuffix(p, ".go") {
-			if s, ok := shapeOf(p); ok {
+			if s, ok := gopkg.Shape(p, goDebug); ok {
 				st.shapes[p] = s
 			}
 		}
@@ -388,19 +388,16 @@ func (st *quickState) finish(xout string) error {
 	if strings.Contains(modinfo, "\nbuild\tvcs") {
 		return vcsStamped
 	}
-	listed := map[string]listedPkg{}
+	listed, byDir := map[string]bool{}, map[string]listedPkg{}
 	for _, p := range st.track.listed {
-		listed[p.ImportPath] = p
-	}
-	for _, path := range linked {
-		if _, ok := listed[path]; !ok {
-			return fmt.Errorf("the link reads %s, which go list did not list", path)
-		}
-	}
-	byDir := map[string]listedPkg{}
-	for _, p := range st.track.listed {
+		listed[p.ImportPath] = true
 		if st.track.mutable(p) {
 			byDir[p.Dir] = p
+		}
+	}
+	for _, path := range linked {
+		if !listed[path] {
+			return fmt.Errorf("the link reads %s, which go list did not list", path)
 		}
 	}
 	st.byFile = map[string]*quickPkg{}
@@ -505,7 +502,7 @@ func (st *quickState) plan(b *Builder, out string) (now map[string]fileKey, pkgs
 		if _, exists := now[f]; p == nil || !exists || now[f].missing {
 			return nil, nil, fmt.Sprintf("%s changed, added or removed (not a Go file the last go build compiled)", st.rel(b, f))
 		}
-		if s, ok := shapeOf(f); !ok || s != st.shapes[f] {
+		if s, ok := gopkg.Shape(f, goDebug); !ok || s != st.shapes[f] {
 			return nil, nil, fmt.Sprintf("%s: its package clause, imports or build directives changed", st.rel(b, f))
 		}
 		edited[p] = true
@@ -628,23 +625,9 @@ func lookupEnv(env []string, name string) string {
 	return ""
 }
 
-// shapeOf is gopkg.Shape with the //go:debug lines, which set the link's GODEBUG defaults.
-func shapeOf(path string) (string, bool) {
-	s, ok := gopkg.Shape(path)
-	if !ok {
-		return "", false
-	}
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return "", false
-	}
-	for line := range bytes.Lines(src) {
-		if line = bytes.TrimSpace(line); bytes.HasPrefix(line, []byte("//go:debug")) {
-			s += "\x00" + string(line)
-		}
-	}
-	return s, true
-}
+// goDebug is the directive Quick adds to gopkg.Shape's: //go:debug lines set the link's
+// GODEBUG defaults.
+const goDebug = "//go:debug"
 
 // listedPkg is one package of go list -deps -json.
 type listedPkg struct {

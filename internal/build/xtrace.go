@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"debug/elf"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -280,15 +281,5 @@ func indexAll(b, sep []byte) []int {
 }
 
 // hashToString is the go command's 20-character form of a hash: its first 15 bytes in
-// URL-safe base64.
-func hashToString(h []byte) string {
-	const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	var s strings.Builder
-	for i := 0; i < 15; i += 3 {
-		v := uint32(h[i])<<16 | uint32(h[i+1])<<8 | uint32(h[i+2])
-		for shift := 18; shift >= 0; shift -= 6 {
-			s.WriteByte(b64[(v>>shift)&0x3f])
-		}
-	}
-	return s.String()
-}
+// URL-safe base64 (cmd/go's cache.HashToString).
+func hashToString(h []byte) string { return base64.RawURLEncoding.EncodeToString(h[:15]) }

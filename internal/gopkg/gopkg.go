@@ -194,8 +194,9 @@ func (m *Main) KoData() (string, error) {
 // keeps a file's shape (a function body, a string) cannot change what to watch, so the go list
 // that recomputes it (0.8 CPU-seconds for a 400-package service, competing with the edit's own
 // ship and restart) need not run. ok is false when the file cannot be read or parsed: then
-// nothing can be assumed.
-func Shape(path string) (shape string, ok bool) {
+// nothing can be assumed. directives are more line prefixes the shape keeps (build.Quick adds
+// //go:debug, which sets the link's GODEBUG defaults).
+func Shape(path string, directives ...string) (shape string, ok bool) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return "", false
@@ -214,11 +215,12 @@ func Shape(path string) (shape string, ok bool) {
 		b.WriteString(imp.Path.Value)
 	}
 	// Directives anywhere in the file (ImportsOnly stops parsing after the imports; //go:embed
-	// sits on declarations below them): every line that starts with //go:build, // +build or
-	// //go:embed.
+	// sits on declarations below them): every line that starts with //go:build, // +build,
+	// //go:embed or one of directives.
+	prefixes := append([]string{"//go:build", "// +build", "//go:embed"}, directives...)
 	for line := range bytes.Lines(src) {
 		line = bytes.TrimSpace(line)
-		if bytes.HasPrefix(line, []byte("//go:build")) || bytes.HasPrefix(line, []byte("// +build")) || bytes.HasPrefix(line, []byte("//go:embed")) {
+		if slices.ContainsFunc(prefixes, func(p string) bool { return bytes.HasPrefix(line, []byte(p)) }) {
 			b.WriteString("\x00")
 			b.Write(line)
 		}
