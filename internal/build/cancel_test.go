@@ -46,26 +46,16 @@ func processesMentioning(s string) []string {
 	return out
 }
 
-// A build cancelled while the compiler runs (a newer edit, Ctrl-C reaching hotpod alone) leaves
-// no go-build work directory and no compiler running: the go command is interrupted, not killed.
-func TestCancelledBuildLeavesNothing(t *testing.T) {
-	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
-		t.Skip("needs /proc to see the compiler")
-	}
-	dir := slowModule(t)
-	tmp := t.TempDir() // go's work directory goes here: the test can see it is gone
-	t.Setenv("TMPDIR", tmp)
-	out := filepath.Join(t.TempDir(), "slow")
-	b := &build.Builder{Dir: dir, Package: ".", Options: build.Options{LDFlags: "-s -w"}}
+// cancelWhileCompiling runs build in the background, cancels its context once a process whose
+// command line holds both tmp and compiler runs, and returns build's error.
+func cancelWhileCompiling(t *testing.T, tmp, compiler string, build func(context.Context) error) error {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() {
-		_, err := b.Build(ctx, out)
-		done <- err
-	}()
+	go func() { done <- build(ctx) }()
 	deadline := time.Now().Add(5 * time.Minute)
-	for !strings.Contains(strings.Join(processesMentioning(tmp), "\n"), "compile") {
+	for !strings.Contains(strings.Join(processesMentioning(tmp), "\n"), compiler) {
 		select {
 		case err := <-done:
 			t.Fatalf("the build ended before the compiler was seen: %v", err)
@@ -77,12 +67,30 @@ func TestCancelledBuildLeavesNothing(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cancel()
-	var err error
 	select {
-	case err = <-done:
+	case err := <-done:
+		return err
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the cancelled build did not return")
 	}
+	return nil
+}
+
+// A build cancelled while the compiler runs (a newer edit, Ctrl-C reaching hotpod alone) leaves
+// no go-build work directory and no compiler running: the go command is interrupted, not killed.
+func TestCancelledBuildLeavesNothing(t *testing.T) {
+	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
+		t.Skip("needs /proc to see the compiler")
+	}
+	dir := slowModule(t)
+	tmp := t.TempDir() // go's work directory goes here: the test can see it is gone
+	t.Setenv("TMPDIR", tmp)
+	out := filepath.Join(t.TempDir(), "slow")
+	b := &build.Builder{Dir: dir, Package: ".", Options: build.Options{LDFlags: "-s -w"}}
+	err := cancelWhileCompiling(t, tmp, "compile", func(ctx context.Context) error {
+		_, err := b.Build(ctx, out)
+		return err
+	})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled build: %v; want context.Canceled", err)
 	}
@@ -109,9 +117,7 @@ func TestQuickCancelled(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	t.Setenv("GOTMPDIR", "")
-	opts := build.Options{LDFlags: "-s -w"}
-	q := build.NewQuick(&build.Builder{Dir: dir, Package: ".", Options: opts})
-	defer q.Close()
+	q, plain := quickPair(t, dir, ".")
 	outs := t.TempDir()
 	if _, err := q.Build(t.Context(), filepath.Join(outs, "first")); err != nil {
 		t.Fatal(err)
@@ -129,32 +135,10 @@ func TestQuickCancelled(t *testing.T) {
 		}
 	}
 	edit(1)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
+	err := cancelWhileCompiling(t, tmp, "/compile ", func(ctx context.Context) error {
 		_, err := q.Build(ctx, filepath.Join(outs, "cancelled"))
-		done <- err
-	}()
-	deadline := time.Now().Add(5 * time.Minute)
-	for !strings.Contains(strings.Join(processesMentioning(tmp), "\n"), "/compile ") {
-		select {
-		case err := <-done:
-			t.Fatalf("the build ended before the compiler was seen: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no compiler started within 5 minutes")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the cancelled build did not return")
-	}
+		return err
+	})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled build: %v; want context.Canceled", err)
 	}
@@ -166,7 +150,7 @@ func TestQuickCancelled(t *testing.T) {
 	if err != nil || !res.Quick {
 		t.Fatalf("after the cancelled build: %v, quick %v, %s", err, res.Quick, res.Why)
 	}
-	if _, err := (&build.Builder{Dir: dir, Package: ".", Options: opts}).Build(t.Context(), filepath.Join(outs, "go")); err != nil {
+	if _, err := plain.Build(t.Context(), filepath.Join(outs, "go")); err != nil {
 		t.Fatal(err)
 	}
 	sameBinary(t, "after a cancelled build", filepath.Join(outs, "quick"), filepath.Join(outs, "go"), false)

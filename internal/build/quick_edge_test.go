@@ -12,16 +12,6 @@ import (
 	"github.com/hotpod/hotpod/internal/build"
 )
 
-func wr(t *testing.T, p, body string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func runBin(t *testing.T, p string) string {
 	out, err := exec.Command(p).CombinedOutput()
 	if err != nil {
@@ -65,58 +55,56 @@ func both(t *testing.T, q *build.Quick, plain *build.Builder, outs string, i int
 	return qout, gout, res
 }
 
-// A Go file that is a symlink: editing its target is not seen (Lstat).
+// A Go file that is a symlink: an edit of its target is an edit of the package (the go command
+// follows the link), so Quick compiles it again.
 func TestQuickFollowsSymlinkedFiles(t *testing.T) {
 	salt := time.Now().UnixNano()
 	root := t.TempDir()
 	dir := filepath.Join(root, "m")
-	wr(t, filepath.Join(dir, "go.mod"), "module example.com/rv\n\ngo 1.24\n")
-	wr(t, filepath.Join(dir, "main.go"), fmt.Sprintf(rvMain, fmt.Sprint(salt)))
+	writeFile(t, filepath.Join(dir, "go.mod"), "module example.com/rv\n\ngo 1.24\n")
+	writeFile(t, filepath.Join(dir, "main.go"), fmt.Sprintf(rvMain, fmt.Sprint(salt)))
 	target := filepath.Join(root, "shared", "lib.go")
-	wr(t, target, fmt.Sprintf(rvLib, fmt.Sprint("one", salt)))
-	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
+	writeFile(t, target, fmt.Sprintf(rvLib, fmt.Sprint("one", salt)))
+	if err := os.MkdirAll(filepath.Join(dir, "lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Symlink(target, filepath.Join(dir, "lib", "lib.go")); err != nil {
 		t.Fatal(err)
 	}
-	opts := build.Options{LDFlags: "-s -w"}
-	plain := &build.Builder{Dir: dir, Package: ".", Options: opts}
-	q := build.NewQuick(&build.Builder{Dir: dir, Package: ".", Options: opts})
-	defer q.Close()
+	q, plain := quickPair(t, dir, ".")
 	outs := t.TempDir()
 	both(t, q, plain, outs, 0)
-	wr(t, filepath.Join(dir, "main.go"), fmt.Sprintf(rvMain, fmt.Sprint(salt+1)))
+	writeFile(t, filepath.Join(dir, "main.go"), fmt.Sprintf(rvMain, fmt.Sprint(salt+1)))
 	both(t, q, plain, outs, 1)
 	// edit the target (same-length literal: export data unchanged) and main
-	wr(t, target, fmt.Sprintf(rvLib, fmt.Sprint("two", salt)))
-	wr(t, filepath.Join(dir, "main.go"), fmt.Sprintf(rvMain, fmt.Sprint(salt+2)))
+	writeFile(t, target, fmt.Sprintf(rvLib, fmt.Sprint("two", salt)))
+	writeFile(t, filepath.Join(dir, "main.go"), fmt.Sprintf(rvMain, fmt.Sprint(salt+2)))
 	qo, gq, res := both(t, q, plain, outs, 2)
 	if runBin(t, qo) != runBin(t, gq) {
 		t.Errorf("quick built another program than go build (quick=%v)", res.Quick)
 	}
 }
 
-// A module reached through a symlink, hotpod's PWD the symlinked module root: the lib
-// package compiled by Quick gets another working directory than go build gives it.
+// A module reached through a symlink, hotpod's PWD the symlinked module root: Quick's tools
+// get the working directory (PWD) go build gives them, so the paths they record, and
+// -trimpath's rewriting of them, are go build's.
 func TestQuickUnderASymlinkedDirectory(t *testing.T) {
 	salt := time.Now().UnixNano()
 	root := t.TempDir()
 	real := filepath.Join(root, "real")
-	wr(t, filepath.Join(real, "go.mod"), "module example.com/rv\n\ngo 1.24\n")
-	wr(t, filepath.Join(real, "cmd", "app", "main.go"), fmt.Sprintf(rvMain, fmt.Sprint(salt)))
-	wr(t, filepath.Join(real, "lib", "lib.go"), fmt.Sprintf(rvLib, fmt.Sprint("one", salt)))
+	writeFile(t, filepath.Join(real, "go.mod"), "module example.com/rv\n\ngo 1.24\n")
+	writeFile(t, filepath.Join(real, "cmd", "app", "main.go"), fmt.Sprintf(rvMain, fmt.Sprint(salt)))
+	writeFile(t, filepath.Join(real, "lib", "lib.go"), fmt.Sprintf(rvLib, fmt.Sprint("one", salt)))
 	dir := filepath.Join(root, "link")
 	if err := os.Symlink(real, dir); err != nil {
 		t.Fatal(err)
 	}
 	t.Chdir(dir)
 	t.Setenv("PWD", dir) // as a shell sets it after cd into the symlinked path
-	opts := build.Options{LDFlags: "-s -w"}
-	plain := &build.Builder{Dir: dir, Package: "./cmd/app", Options: opts}
-	q := build.NewQuick(&build.Builder{Dir: dir, Package: "./cmd/app", Options: opts})
-	defer q.Close()
+	q, plain := quickPair(t, dir, "./cmd/app")
 	outs := t.TempDir()
 	both(t, q, plain, outs, 0)
-	wr(t, filepath.Join(real, "cmd", "app", "main.go"), fmt.Sprintf(rvMain, fmt.Sprint(salt+1)))
+	writeFile(t, filepath.Join(real, "cmd", "app", "main.go"), fmt.Sprintf(rvMain, fmt.Sprint(salt+1)))
 	qo, gq, res := both(t, q, plain, outs, 1)
 	if !res.Quick {
 		t.Fatalf("not quick: %s", res.Why)
@@ -127,25 +115,23 @@ func TestQuickUnderASymlinkedDirectory(t *testing.T) {
 	sameBinary(t, "symlinked dir", qo, gq, false)
 }
 
-// A go.work created in a parent directory after the capture.
+// A go.work created in a parent directory after the capture changes the build: Quick must
+// see it.
 func TestQuickSeesANewGoWork(t *testing.T) {
 	salt := time.Now().UnixNano()
 	root := t.TempDir()
 	app := filepath.Join(root, "app")
-	wr(t, filepath.Join(app, "go.mod"), "module example.com/rv\n\ngo 1.24\n\nrequire example.com/dep v0.0.0\n\nreplace example.com/dep => ../dep1\n")
-	wr(t, filepath.Join(app, "main.go"), fmt.Sprintf(strings.Replace(rvMain, "\"example.com/rv/lib\"", "lib \"example.com/dep\"", 1), fmt.Sprint(salt)))
+	writeFile(t, filepath.Join(app, "go.mod"), "module example.com/rv\n\ngo 1.24\n\nrequire example.com/dep v0.0.0\n\nreplace example.com/dep => ../dep1\n")
+	writeFile(t, filepath.Join(app, "main.go"), fmt.Sprintf(strings.Replace(rvMain, "\"example.com/rv/lib\"", "lib \"example.com/dep\"", 1), fmt.Sprint(salt)))
 	for _, d := range []string{"dep1", "dep2"} {
-		wr(t, filepath.Join(root, d, "go.mod"), "module example.com/dep\n\ngo 1.24\n")
-		wr(t, filepath.Join(root, d, "lib.go"), strings.Replace(fmt.Sprintf(rvLib, d+fmt.Sprint(salt)), "package lib", "package dep", 1))
+		writeFile(t, filepath.Join(root, d, "go.mod"), "module example.com/dep\n\ngo 1.24\n")
+		writeFile(t, filepath.Join(root, d, "lib.go"), strings.Replace(fmt.Sprintf(rvLib, d+fmt.Sprint(salt)), "package lib", "package dep", 1))
 	}
-	opts := build.Options{LDFlags: "-s -w"}
-	plain := &build.Builder{Dir: app, Package: ".", Options: opts}
-	q := build.NewQuick(&build.Builder{Dir: app, Package: ".", Options: opts})
-	defer q.Close()
+	q, plain := quickPair(t, app, ".")
 	outs := t.TempDir()
 	both(t, q, plain, outs, 0)
-	wr(t, filepath.Join(root, "go.work"), "go 1.24\n\nuse ./app\n\nreplace example.com/dep => ./dep2\n")
-	wr(t, filepath.Join(app, "main.go"), fmt.Sprintf(strings.Replace(rvMain, "\"example.com/rv/lib\"", "lib \"example.com/dep\"", 1), fmt.Sprint(salt+1)))
+	writeFile(t, filepath.Join(root, "go.work"), "go 1.24\n\nuse ./app\n\nreplace example.com/dep => ./dep2\n")
+	writeFile(t, filepath.Join(app, "main.go"), fmt.Sprintf(strings.Replace(rvMain, "\"example.com/rv/lib\"", "lib \"example.com/dep\"", 1), fmt.Sprint(salt+1)))
 	qo, gq, res := both(t, q, plain, outs, 1)
 	if runBin(t, qo) != runBin(t, gq) {
 		t.Errorf("quick built another program than go build (quick=%v)", res.Quick)
@@ -157,19 +143,17 @@ func TestQuickSeesANewGoWork(t *testing.T) {
 func TestQuickSeesANewNestedModule(t *testing.T) {
 	salt := time.Now().UnixNano()
 	dir := t.TempDir()
-	wr(t, filepath.Join(dir, "go.mod"), "module example.com/rv\n\ngo 1.24\n")
-	wr(t, filepath.Join(dir, "main.go"), fmt.Sprintf(strings.Replace(rvMain, "example.com/rv/lib", "example.com/rv/pkg/deep/lib", 1), fmt.Sprint(salt)))
-	wr(t, filepath.Join(dir, "pkg", "deep", "lib", "lib.go"), fmt.Sprintf(rvLib, fmt.Sprint("one", salt)))
-	opts := build.Options{LDFlags: "-s -w"}
-	q := build.NewQuick(&build.Builder{Dir: dir, Package: ".", Options: opts})
-	defer q.Close()
+	writeFile(t, filepath.Join(dir, "go.mod"), "module example.com/rv\n\ngo 1.24\n")
+	writeFile(t, filepath.Join(dir, "main.go"), fmt.Sprintf(strings.Replace(rvMain, "example.com/rv/lib", "example.com/rv/pkg/deep/lib", 1), fmt.Sprint(salt)))
+	writeFile(t, filepath.Join(dir, "pkg", "deep", "lib", "lib.go"), fmt.Sprintf(rvLib, fmt.Sprint("one", salt)))
+	q, plain := quickPair(t, dir, ".")
 	outs := t.TempDir()
 	if _, err := q.Build(t.Context(), filepath.Join(outs, "q0")); err != nil {
 		t.Fatal(err)
 	}
-	wr(t, filepath.Join(dir, "pkg", "go.mod"), "module example.com/other\n\ngo 1.24\n")
-	wr(t, filepath.Join(dir, "main.go"), fmt.Sprintf(strings.Replace(rvMain, "example.com/rv/lib", "example.com/rv/pkg/deep/lib", 1), fmt.Sprint(salt+1)))
-	if _, err := (&build.Builder{Dir: dir, Package: ".", Options: opts}).Build(t.Context(), filepath.Join(outs, "g1")); err == nil {
+	writeFile(t, filepath.Join(dir, "pkg", "go.mod"), "module example.com/other\n\ngo 1.24\n")
+	writeFile(t, filepath.Join(dir, "main.go"), fmt.Sprintf(strings.Replace(rvMain, "example.com/rv/lib", "example.com/rv/pkg/deep/lib", 1), fmt.Sprint(salt+1)))
+	if _, err := plain.Build(t.Context(), filepath.Join(outs, "g1")); err == nil {
 		t.Fatal("go build succeeded with the library in another module: the test's premise is wrong")
 	}
 	if res, err := q.Build(t.Context(), filepath.Join(outs, "q1")); err == nil {

@@ -167,20 +167,12 @@ func runCorpus(t *testing.T, module string, files map[string]string, edits []edi
 				}
 				continue
 			}
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			writeFile(t, p, body)
 		}
 	}
 	write(map[string]string{"go.mod": "module " + module + "\n\ngo 1.24\n"})
 	write(files)
-	opts := build.Options{LDFlags: "-s -w"} // hotpod's default flags
-	plain := &build.Builder{Dir: dir, Package: ".", Options: opts}
-	q := build.NewQuick(&build.Builder{Dir: dir, Package: ".", Options: opts})
-	t.Cleanup(func() { q.Close() })
+	q, plain := quickPair(t, dir, ".")
 	quick := 0
 	for i, e := range edits {
 		write(e.files)
@@ -216,6 +208,26 @@ func runCorpus(t *testing.T, module string, files map[string]string, edits []edi
 	if quick == 0 {
 		t.Fatal("the quick path never ran")
 	}
+}
+
+// writeFile writes body to p, making its directory.
+func writeFile(t testing.TB, p, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// quickPair is a Quick and a plain Builder of pkg in dir, with hotpod's default flags; the
+// Quick is closed when the test ends.
+func quickPair(t testing.TB, dir, pkg string) (*build.Quick, *build.Builder) {
+	opts := build.Options{LDFlags: "-s -w"}
+	q := build.NewQuick(&build.Builder{Dir: dir, Package: pkg, Options: opts})
+	t.Cleanup(func() { q.Close() })
+	return q, &build.Builder{Dir: dir, Package: pkg, Options: opts}
 }
 
 // sameBinary asserts that the binaries are the same but for their build IDs. A Go build ID
