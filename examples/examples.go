@@ -11,7 +11,7 @@
 package examples
 
 import (
-	_ "embed"
+	"embed"
 	"fmt"
 	"strings"
 )
@@ -19,14 +19,8 @@ import (
 //go:embed hello/main.go
 var hello []byte
 
-//go:embed seedapp.txtar
-var seedapp []byte
-
-//go:embed drainapp.txtar
-var drainapp []byte
-
-//go:embed kubeapp.txtar
-var kubeapp []byte
+//go:embed *.txtar
+var archives embed.FS
 
 // Builtin names the built-in workloads.
 var Builtin = []string{"hello", "seedapp", "drainapp", "kubeapp"}
@@ -40,17 +34,18 @@ var Modules = map[string][]string{
 }
 
 // Sources returns the files of the built-in workload name ("hello": main.go alone, a package of
-// the hotpod module; "seedapp", "drainapp": a whole module), by slash-separated path.
+// the hotpod module; the others, Modules: a whole module each, from NAME.txtar), by
+// slash-separated path.
 func Sources(name string) (map[string][]byte, error) {
-	switch name {
-	case "hello":
+	if name == "hello" {
 		return map[string][]byte{"main.go": hello}, nil
-	case "seedapp":
-		return ParseArchive(seedapp)
-	case "drainapp":
-		return ParseArchive(drainapp)
-	case "kubeapp":
-		return ParseArchive(kubeapp)
+	}
+	if _, ok := Modules[name]; ok {
+		a, err := archives.ReadFile(name + ".txtar")
+		if err != nil {
+			return nil, err
+		}
+		return ParseArchive(a)
 	}
 	return nil, fmt.Errorf("no built-in workload %q: want one of %s", name, strings.Join(Builtin, ", "))
 }
