@@ -79,3 +79,27 @@ func TestArchiveRoundTrip(t *testing.T) {
 		t.Error("a file without a final newline was archived")
 	}
 }
+
+// drainapp30 is drainapp's module and a 14.4 MB asset, the same bytes every time.
+func TestDrainapp30(t *testing.T) {
+	drain, err := examples.Sources("drainapp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := examples.Sources("drainapp30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := examples.Sources("drainapp30")
+	for n, want := range drain {
+		if !bytes.Equal(a[n], want) {
+			t.Errorf("drainapp30's %s is not drainapp's", n)
+		}
+	}
+	asset := a["asset/asset.bin"]
+	if len(a) != len(drain)+3 || len(asset) != 14_400_000 || !bytes.Equal(asset, b["asset/asset.bin"]) ||
+		bytes.Count(asset[:1<<20], []byte{0}) > 1<<13 {
+		t.Fatalf("drainapp30: %d files (drainapp has %d), an asset of %d bytes, the same twice: %t",
+			len(a), len(drain), len(asset), bytes.Equal(asset, b["asset/asset.bin"]))
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -131,7 +133,9 @@ func TestWithoutSeedAMismatchIsRefused(t *testing.T) {
 
 // Updates leave nothing behind but the binary and its record: each swap's old binary is removed
 // after the answer, and what an agent killed mid-update left is swept when the next one starts.
-func TestOldBinariesDoNotPileUp(t *testing.T) {
+func TestOldBinariesDoNotPileUp(t *testing.T) { swapWays(t, testOldBinariesDoNotPileUp) }
+
+func testOldBinariesDoNotPileUp(t *testing.T) {
 	v1, v2 := read(t, childV1), read(t, childV2)
 	fwd := encode(t, v1, v2, zstd.SpeedFastest)
 	back := encode(t, v2, v1, zstd.SpeedFastest)
@@ -163,6 +167,10 @@ func TestOldBinariesDoNotPileUp(t *testing.T) {
 // A new binary that cannot even be started brings the old one back, right after another swap
 // whose old binary is still being removed: each swap has its own link to the old binary.
 func TestUnstartableBinaryBringsOldBack(t *testing.T) {
+	swapWays(t, testUnstartableBinaryBringsOldBack)
+}
+
+func testUnstartableBinaryBringsOldBack(t *testing.T) {
 	v2 := read(t, childV2)
 	dir := t.TempDir()
 	f := startIn(t, dir)
@@ -187,6 +195,34 @@ func TestUnstartableBinaryBringsOldBack(t *testing.T) {
 	if rec := settled(t, dir); rec != st.SHA256 {
 		t.Fatalf("the record says %s, the binary is %s", rec, st.SHA256)
 	}
+}
+
+// swapWays runs test with the agent putting each new binary and record in place by an exchange
+// (on Linux it must: the test fails when nothing was exchanged) and by a link and a rename, what
+// it falls back to where the filesystem or the architecture cannot exchange.
+func swapWays(t *testing.T, test func(t *testing.T)) {
+	t.Run("exchange", func(t *testing.T) {
+		var exchanged atomic.Int32
+		defer agent.WrapExchange(func(real func(a, b string) error) func(a, b string) error {
+			return func(a, b string) error {
+				err := real(a, b)
+				if err == nil {
+					exchanged.Add(1)
+				}
+				return err
+			}
+		})()
+		test(t)
+		if runtime.GOOS == "linux" && exchanged.Load() == 0 {
+			t.Fatal("no binary or record was put in place by an exchange: each swap renamed over the old file")
+		}
+	})
+	t.Run("rename", func(t *testing.T) {
+		defer agent.WrapExchange(func(func(a, b string) error) func(a, b string) error {
+			return func(string, string) error { return errors.ErrUnsupported }
+		})()
+		test(t)
+	})
 }
 
 // stopAgentProc stops the agent as the kubelet stops a container, and waits for it.

@@ -152,8 +152,8 @@ func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
-// swapIn renames the verified new binary tmp over the binary, records its SHA-256 beside it and
-// restarts the app, under the swap lock. The old binary's inode stays alive through a hard link
+// swapIn puts the verified new binary tmp in the binary's place, records its SHA-256 beside it
+// and restarts the app, under the swap lock. The old binary's inode stays alive through a link
 // of its own until the new process runs (freeing a large file while the old process exits costs
 // tens of milliseconds of the restart), and comes back if the new binary cannot even be started.
 // Then the link is removed in the background: freeing the blocks is not the answer's business.
@@ -162,7 +162,7 @@ func isNoSpace(err error) bool {
 //   - A container restart (the agent or the app killed, OOM, a liveness kill) keeps the node's
 //     page cache: the emptyDir holds every byte written, synced or not.
 //   - A node crash or power loss may lose unsynced data: the binary may be empty, short or hold
-//     stale blocks, the rename may be lost, the record may be lost or torn, each independently.
+//     stale blocks, the exchange (or rename) may be lost, the record may be lost or torn, each independently.
 //     The record holds only the SHA-256 of a binary the agent verified whole, so a binary that
 //     matches it is that binary, whatever else was lost; anything else is not trusted, and the
 //     agent starts the image's binary (Config.Seed) instead. The CLI sees a pod that runs another
@@ -170,8 +170,12 @@ func isNoSpace(err error) bool {
 //   - A binary an older agent wrote has no record: it is replaced by the image's too. Harmless:
 //     the CLI sends the current build again, as after a crash.
 //
-// The old link's name is new for each swap (removeOld), so a removal still running can never
-// take a newer swap's link, which the rollback needs.
+// The new binary takes the name's place by an exchange where the filesystem can (see
+// exchangeFiles: a rename over the name costs ext4 milliseconds), so the old binary's link is the
+// name the new one was written under; elsewhere by a link to the old binary and a rename. Either link's name
+// is new for each swap (a temporary file's name exists once while it does; the numbers are used
+// once), so a removal still running (removeOld) can never take a newer swap's link, which the
+// rollback needs.
 func (s *Supervisor) swapIn(tmp string, h delta.Header, p agentapi.UpdateParams) (agentapi.UpdateResult, error) {
 	s.swap.Lock()
 	defer s.swap.Unlock()
@@ -182,19 +186,24 @@ func (s *Supervisor) swapIn(tmp string, h delta.Header, p agentapi.UpdateParams)
 		return agentapi.UpdateResult{Status: s.Status()}, ErrShuttingDown
 	}
 	s.swaps++
-	// Each number is used once in the agent's life: a file of that name is a leftover of another.
-	old := beside(s.cfg.Binary, "old-"+strconv.Itoa(s.swaps))
-	os.Remove(old)
-	if os.Link(s.cfg.Binary, old) != nil {
-		old = ""
-	}
-	if err := os.Rename(tmp, s.cfg.Binary); err != nil {
-		s.mu.Unlock()
-		os.Remove(tmp)
-		if old != "" {
-			os.Remove(old)
+	// Exchanged, tmp names the old binary: its link. Otherwise the link is made before the
+	// rename; each number is used once in the agent's life, so a file of that name is a
+	// leftover of another.
+	old := tmp
+	if exchange(tmp, s.cfg.Binary) != nil {
+		old = beside(s.cfg.Binary, "old-"+strconv.Itoa(s.swaps))
+		os.Remove(old)
+		if os.Link(s.cfg.Binary, old) != nil {
+			old = ""
 		}
-		return agentapi.UpdateResult{Status: s.Status()}, fmt.Errorf("swap in the new binary: %w", err)
+		if err := os.Rename(tmp, s.cfg.Binary); err != nil {
+			s.mu.Unlock()
+			os.Remove(tmp)
+			if old != "" {
+				os.Remove(old)
+			}
+			return agentapi.UpdateResult{Status: s.Status()}, fmt.Errorf("swap in the new binary: %w", err)
+		}
 	}
 	prevSHA, prevSize := s.sha, s.size
 	s.sha, s.size = h.Target, int64(h.Size)
@@ -220,6 +229,9 @@ func (s *Supervisor) swapIn(tmp string, h delta.Header, p agentapi.UpdateParams)
 	}
 	return res, err
 }
+
+// exchange is exchangeFiles; tests wrap it (see WrapExchange).
+var exchange = exchangeFiles
 
 // removeOld removes the old binary's link old in the background, after the removals before it.
 func (s *Supervisor) removeOld(old string) {
@@ -258,8 +270,8 @@ func beside(binary, what string) string {
 // recordName is the file beside binary that holds the SHA-256 of the binary the agent put there.
 func recordName(binary string) string { return beside(binary, "sha256") }
 
-// record writes sum as the binary's record (a new file renamed over the old, not synced: see
-// swapIn). A record that cannot be written is removed, so that a record names the binary that
+// record writes sum as the binary's record (a new file put in the old one's place, exchanged or
+// renamed, not synced: see swapIn). A record that cannot be written is removed, so that a record names the binary that
 // runs or none; either way the next container start replaces an unrecorded binary by the
 // image's, which is safe.
 func (s *Supervisor) record(sum delta.Hash) {
@@ -279,6 +291,10 @@ func writeRecord(binary string, sum delta.Hash) error {
 	_, err = f.WriteString(sum.String() + "\n")
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && exchange(f.Name(), path) == nil {
+		// f's name now holds the previous record.
+		return os.Remove(f.Name())
 	}
 	if err == nil {
 		err = os.Rename(f.Name(), path)

@@ -56,12 +56,12 @@ func prepare(ctx context.Context, name, repoRoot, tmp string) (*workload, error)
 			return nil, fmt.Errorf("seedapp: generate the blob: %v: %s", err, out)
 		}
 		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "github.com/hotpod/hotpod/examples/seedapp")
-	case "drainapp", "kubeapp":
+	case "drainapp", "drainapp30", "kubeapp":
 		dir := filepath.Join(tmp, name)
 		if err := writeSources(name, dir); err != nil {
 			return nil, err
 		}
-		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "github.com/hotpod/hotpod/examples/"+name)
+		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "github.com/hotpod/hotpod/examples/"+strings.TrimSuffix(name, "30"))
 	}
 	// A user's main package: edited in place, restored afterwards.
 	abs, err := filepath.Abs(name)

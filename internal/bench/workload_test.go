@@ -53,3 +53,35 @@ func TestBuiltinWorkloadsNeedNoCheckout(t *testing.T) {
 		t.Errorf("seedapp's import path %q", w.importPath)
 	}
 }
+
+// drainapp30 is the 30 MB binary the ship target is measured at: drainapp's module and its
+// asset, which the linker keeps.
+func TestDrainapp30IsA30MBBinary(t *testing.T) {
+	t.Chdir(t.TempDir())
+	w, err := prepare(t.Context(), "drainapp30", t.TempDir(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.importPath != "github.com/hotpod/hotpod/examples/drainapp" || filepath.Base(w.file) != "main.go" {
+		t.Errorf("drainapp30 edits %s of %s, want drainapp's main.go", w.file, w.importPath)
+	}
+	bin := filepath.Join(t.TempDir(), "app")
+	build := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
+	build.Dir = w.dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("the prepared drainapp30 does not build: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asset, err := os.ReadFile(filepath.Join(w.dir, "asset", "asset.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 29e6 || len(b) > 31e6 || !bytes.Contains(b, asset[:4096]) {
+		t.Fatalf("drainapp30's binary is %.1f MB (asset in it: %t), want ~30 MB holding its asset",
+			float64(len(b))/1e6, bytes.Contains(b, asset[:4096]))
+	}
+}

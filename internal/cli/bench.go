@@ -30,11 +30,11 @@ func newBenchCommand(env *Env) *cobra.Command {
 		Short: "measure edit→ready on the cluster: hotpod against rebuilding the image and the other ways",
 		Long: `Reproduces the classic Go-on-Kubernetes edit-loop measurement on the current cluster. WORKLOAD is
 hello, seedapp (badger + influxdb + a ~50 MB embedded blob), drainapp (gRPC + HTTP, ~400
-packages, a 3 s drain on SIGTERM), kubeapp (drainapp with client-go: ~650 packages, a 42 MB
-binary), or a directory with a main package that has a ` + "`time.Unix(0, N)`" + ` line and
-serves it on GET /called. Each edit rewrites that line; edit→ready is the time until the new
-code answers through a port-forward. The named ones are built into hotpod: they need no
-checkout.`,
+packages, a 3 s drain on SIGTERM), drainapp30 (drainapp with a 14.4 MB embedded asset: a 30 MB
+binary), kubeapp (drainapp with client-go: ~650 packages, a 42 MB binary), or a directory
+with a main package that has a ` + "`time.Unix(0, N)`" + ` line and serves it on GET /called. Each
+edit rewrites that line; edit→ready is the time until the new code answers through a
+port-forward. The named ones are built into hotpod: they need no checkout.`,
 		Example: `  hotpod bench --default-repo 127.0.0.1:5000/bench
   hotpod bench hello --strategy hotpod,image --link direct,20mbit:30ms --edits 10 --markdown out.md`,
 		RunE: func(cmd *cobra.Command, args []string) error {
