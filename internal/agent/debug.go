@@ -36,7 +36,9 @@ import (
 //     a swap when the run was the agent's or no client is connected;
 //   - a DAP client that was running the app runs the new one itself: Delve's DAP session
 //     continues again after a halt it did not ask for, and its continue waits behind the
-//     Restart, so the stop at its breakpoint in the new binary is reported to it;
+//     Restart, so the stop at its breakpoint in the new binary is reported to it; until its
+//     continue arrives (at most clientResumeGrace) the new run waiting at its entry is not
+//     reported paused (under load that took longer than the poller's two stops);
 //   - a JSON-RPC client (dlv connect) sees the halt as a stop and gets its prompt back: the new
 //     binary then waits at its entry until that client continues (the agent reports it paused);
 //   - an edit that arrives while a connected client holds the app paused (at a breakpoint,
@@ -213,6 +215,10 @@ func (s *Supervisor) continueLocked(d *debugRun) {
 // pollEvery is how often the agent asks Delve whether the app runs.
 const pollEvery = 100 * time.Millisecond
 
+// clientResumeGrace bounds how long a new run may wait at its entry for the client that ran
+// the old one to resume it (see restartDebug) before the agent reports it paused.
+const clientResumeGrace = 3 * time.Second
+
 // debugPoll follows the app's state under dlv d until dlv ends: paused and resumed (reported as
 // events, so a stopped app is never taken for one that fails), exited, and the swap that waits
 // for the app to run again.
@@ -244,12 +250,15 @@ func (s *Supervisor) debugPoll(d *debugRun) {
 			// Delve keeps running; the app ended on its own.
 			s.endRunLocked(p, exitCode(st.ExitStatus))
 		case st.Running || busy:
-			p.stops = 0
+			p.stops, p.resumeBy = 0, time.Time{}
 			if p.isPaused {
 				p.isPaused, p.pausedAt = false, ""
 				s.emitLocked(agentapi.Event{Type: agentapi.EventResumed, PID: p.appPID()})
 			}
 			runSwap = d.pending
+		case time.Now().Before(p.resumeBy):
+			// Stopped at the entry of a new run that a client's continue is still on its way
+			// to (under load, it took more than the two polls that make a pause).
 		default:
 			// Stopped. Twice in a row: a client setting a breakpoint halts the app for a moment.
 			p.stops++
@@ -351,6 +360,8 @@ func (s *Supervisor) restartDebug(d *debugRun, now bool) (*process, error) {
 	}
 	if len(runners) == 0 {
 		s.continueLocked(d)
+	} else {
+		p.resumeBy = time.Now().Add(clientResumeGrace)
 	}
 	s.startProbeLocked(p)
 	return p, nil

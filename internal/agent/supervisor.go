@@ -118,6 +118,9 @@ type process struct {
 	isPaused  bool
 	pausedAt  string
 	stops     int // stopped states seen in a row by the debugger's poller
+	// resumeBy: a client that ran the app before a swap resumes it in this run (restartDebug);
+	// until it does, or until then, the stop at the entry is not a pause.
+	resumeBy time.Time
 
 	probeErr      string
 	probeFailures int
