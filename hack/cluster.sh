@@ -103,9 +103,17 @@ alive() { # NAME: the recorded process runs and is not a zombie
 }
 
 start() { # NAME CMD...: a background process in its own session; pid and log recorded
+	# It keeps none of the caller's descriptors past stdin/out/err: a lock the caller holds
+	# (flock) or a test's pipe would otherwise stay open as long as the daemon runs.
 	local name="$1"
 	shift
-	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+	(
+		for fd in /proc/self/fd/*; do
+			fd=${fd##*/}
+			if ((fd > 2)); then eval "exec $fd>&-"; fi
+		done 2>/dev/null
+		exec setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null
+	) &
 	echo $! >"$PIDS/$name.pid"
 }
 
