@@ -5,12 +5,12 @@ package output
 import (
 	"encoding/json"
 	"fmt"
-	"html"
 	"io"
 	"math"
 	"strings"
 
 	"github.com/hotpod/hotpod/internal/bench"
+	"github.com/hotpod/hotpod/internal/bench/scalechart"
 )
 
 // JSON writes the records as a JSON array, one object per (workload, strategy, link).
@@ -117,7 +117,7 @@ func SVG(w io.Writer, all []bench.Record) {
 	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="14">edit → new code answering (median, min–max; log scale)</text>`+"\n", left)
 	for d := lo; d <= hi; d *= 10 {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/><text x="%.1f" y="%d" text-anchor="middle" fill="#666">%s</text>`+"\n",
-			x(d), top-5, x(d), height-35, x(d), height-20, html.EscapeString(secs(d)))
+			x(d), top-5, x(d), height-35, x(d), height-20, scalechart.XMLText(secs(d)))
 	}
 	for i, r := range rs {
 		y := top + i*row
@@ -126,10 +126,10 @@ func SVG(w io.Writer, all []bench.Record) {
 			colour = "#888"
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+15,
-			html.EscapeString(fmt.Sprintf("%s · %s · %s", r.Workload, r.Link, r.Strategy)))
+			scalechart.XMLText(fmt.Sprintf("%s · %s · %s", r.Workload, r.Link, r.Strategy)))
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="16" fill="%s"/>`+"\n", left, y+3, x(r.MedianMS)-left, colour)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#333"/>`+"\n", x(r.MinMS), y+11, x(r.MaxMS), y+11)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="#333">%s</text>`+"\n", x(r.MaxMS)+6, y+15, html.EscapeString(secs(r.MedianMS)))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="#333">%s</text>`+"\n", x(r.MaxMS)+6, y+15, scalechart.XMLText(secs(r.MedianMS)))
 	}
 	b.WriteString("</svg>\n")
 	io.WriteString(w, b.String())

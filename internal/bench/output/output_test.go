@@ -2,6 +2,9 @@ package output
 
 import (
 	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
 	"path/filepath"
 	"testing"
 
@@ -30,5 +33,21 @@ func TestGolden(t *testing.T) {
 		var b bytes.Buffer
 		write(&b)
 		testutil.Golden(t, filepath.Join("testdata", name), b.Bytes())
+	}
+}
+
+// A workload is named after its directory, which may hold what XML cannot: the chart stays XML.
+func TestSVGOfAnyName(t *testing.T) {
+	var b bytes.Buffer
+	SVG(&b, []bench.Record{{Workload: "a\x01<b>&\xff", Strategy: bench.Hotpod, Link: "direct", Iterations: 1, MedianMS: 500, MinMS: 400, MaxMS: 600}})
+	d := xml.NewDecoder(&b)
+	for {
+		_, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the chart is not XML: %v", err)
+		}
 	}
 }

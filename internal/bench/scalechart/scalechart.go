@@ -173,14 +173,14 @@ func SVG(w io.Writer, run Run, title string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#fff"/>`+"\n", width, height)
-	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", left, esc(title))
+	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", left, XMLText(title))
 	for i, s := range subtitle {
-		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">%s</text>`+"\n", left, 40+16*i, esc(s))
+		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">%s</text>`+"\n", left, 40+16*i, XMLText(s))
 	}
 	// the legend: the stack's phases, the mark, the all-ready bar
 	lx, ly := left, 40+16*len(subtitle)+10
 	for _, p := range phases {
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n", lx, ly, p.colour, lx+16, ly+10, esc(p.label))
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n", lx, ly, p.colour, lx+16, ly+10, XMLText(p.label))
 		lx += 16 + 7*len(p.label) + 14
 	}
 	ly += 20
@@ -198,7 +198,7 @@ func SVG(w io.Writer, run Run, title string) error {
 		for _, p := range phases {
 			v := r.Metrics[p.unit]
 			fmt.Fprintf(&b, `<rect x="%d" y="%.1f" width="%d" height="%.1f" fill="%s"><title>%s %s</title></rect>`+"\n",
-				x0, y(base+v), bar, y(base)-y(base+v), p.colour, esc(p.label), secs(v))
+				x0, y(base+v), bar, y(base)-y(base+v), p.colour, XMLText(p.label), secs(v))
 			base += v
 		}
 		each, all := r.Metrics[EachPod], r.Metrics[AllReady]
@@ -209,7 +209,7 @@ func SVG(w io.Writer, run Run, title string) error {
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="middle" font-size="11" font-weight="bold">%s</text>`+"\n", x1+bar/2, y(all)-5, secs(all))
 		cx := left + group*i + group/2
 		for j, l := range Label(r.Name) {
-			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", cx, head+plotH+18+15*j, esc(l))
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", cx, head+plotH+18+15*j, XMLText(l))
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#777" font-size="11">%d edits</text>`+"\n", cx, head+plotH+18+15*len(Label(r.Name)), r.N)
 	}
@@ -268,9 +268,9 @@ func secs(ms float64) string {
 	return fmt.Sprintf("%.1f s", ms/1000)
 }
 
-// esc makes s XML text: escaped, and the characters XML cannot hold (control characters, bad
-// UTF-8) shown as U+FFFD.
-func esc(s string) string {
+// XMLText makes s XML text: escaped, and the characters XML cannot hold (control characters,
+// bad UTF-8) shown as U+FFFD. Package output's chart writes its labels with it too.
+func XMLText(s string) string {
 	return html.EscapeString(strings.Map(func(r rune) rune {
 		if r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF {
 			return r
