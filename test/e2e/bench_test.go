@@ -142,9 +142,9 @@ func benchLoop(b *testing.B, env *e2e.Env, w benchWorkload) {
 	must(b, cmd.Start())
 	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
 	events := testutil.Events(b, out, nil)
-	iters := map[string]int{}
+	at := map[string]reached{}
 	land := func(what string) []report.Ready {
-		ready, late, err := awaitEdit(events, w.pods, iters, 5*time.Minute)
+		ready, late, err := awaitEdit(events, w.pods, at, 5*time.Minute)
 		for _, e := range late {
 			b.Logf("%s: the user saw: %s", what, line(e))
 		}
@@ -218,15 +218,22 @@ func benchLoop(b *testing.B, env *e2e.Env, w benchWorkload) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// reached is where a service's pods got at the previous edit: the iteration and its binary.
+type reached struct {
+	iter int
+	sha  string
+}
+
 // awaitEdit reads events until each of n pods has a ready event for a newer iteration of its
-// service than iters holds (what the previous edit reached; updated on return), and returns
+// service than at holds (what the previous edit reached; updated on return), of another binary
+// (a second build of the previous edit, late, makes the same one: it is not this edit's), and returns
 // those events, the first per pod, with the ship_slow and ship_failed lines seen on the way:
 // under load an agent may miss a call's bound and the loop then catches the pod up. Counting
 // pods, not events, is the point: a pod that reports twice does not stand in for one that
 // never gets the edit. A crash, a build failure, two builds of one service for one edit
 // (pods on different iterations: the timings would mix them), the end of the events or the
 // timeout is an error that says which pods were ready.
-func awaitEdit(events <-chan report.Event, n int, iters map[string]int, timeout time.Duration) (ready []report.Ready, late []report.Event, err error) {
+func awaitEdit(events <-chan report.Event, n int, at map[string]reached, timeout time.Duration) (ready []report.Ready, late []report.Event, err error) {
 	seen := map[string]bool{}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -239,7 +246,8 @@ func awaitEdit(events <-chan report.Event, n int, iters map[string]int, timeout 
 			switch e.Kind {
 			case report.KindReady:
 				r := *e.Ready
-				if key := r.Service + "/" + r.Pod; r.Iteration > iters[r.Service] && !seen[key] {
+				prev := at[r.Service]
+				if key := r.Service + "/" + r.Pod; r.Iteration > prev.iter && (prev.sha == "" || r.SHA256 != prev.sha) && !seen[key] {
 					seen[key] = true
 					ready = append(ready, r)
 				}
@@ -252,14 +260,14 @@ func awaitEdit(events <-chan report.Event, n int, iters map[string]int, timeout 
 			return ready, late, fmt.Errorf("%s within %s", readyOf(ready, n), timeout)
 		}
 	}
-	reached := map[string]int{}
+	now := map[string]reached{}
 	for _, r := range ready {
-		if it, ok := reached[r.Service]; ok && it != r.Iteration {
-			return ready, late, fmt.Errorf("%s: pods ready on iterations %d and %d: two builds for one edit", r.Service, it, r.Iteration)
+		if got, ok := now[r.Service]; ok && got.iter != r.Iteration {
+			return ready, late, fmt.Errorf("%s: pods ready on iterations %d and %d: two builds for one edit", r.Service, got.iter, r.Iteration)
 		}
-		reached[r.Service] = r.Iteration
+		now[r.Service] = reached{r.Iteration, r.SHA256}
 	}
-	maps.Copy(iters, reached)
+	maps.Copy(at, now)
 	return ready, late, nil
 }
 
@@ -315,8 +323,10 @@ func TestBenchOtherStrategies(t *testing.T) {
 // numbers are only every pod's if it does. No cluster: the events are made here.
 func TestAwaitEdit(t *testing.T) {
 	ready := func(svc, pod string, it int, ms float64) report.Event {
-		return report.Event{Kind: report.KindReady, Ready: &report.Ready{Service: svc, Pod: pod, Iteration: it, EditToReady: ms}}
+		return report.Event{Kind: report.KindReady, Ready: &report.Ready{Service: svc, Pod: pod, Iteration: it, EditToReady: ms, SHA256: fmt.Sprint("build ", it)}}
 	}
+	rebuilt := ready("a", "a-1", 2, 5) // the previous edit built again, late: its binary, iteration 2
+	rebuilt.Ready.SHA256 = "build 1"
 	slow := report.Event{Kind: report.KindSlow, Slow: &report.Slow{Service: "a", Pod: "a-1", Iteration: 2}}
 	crashed := report.Event{Kind: report.KindCrashed, Crashed: &report.Crashed{Service: "a", Pod: "a-2", Iteration: 2, ExitCode: 2}}
 	for _, c := range []struct {
@@ -325,14 +335,16 @@ func TestAwaitEdit(t *testing.T) {
 		events []report.Event
 		want   string // the pods counted, or the error's start
 		late   int
+		iter   int // service a's iteration after the edit; 2 when 0
 	}{
-		{"every pod once", 3, []report.Event{ready("a", "a-1", 2, 10), ready("a", "a-2", 2, 20), ready("a", "a-3", 2, 30)}, "a-1 a-2 a-3", 0},
-		{"the previous edit's late events do not count", 2, []report.Event{ready("a", "a-1", 1, 5), ready("a", "a-1", 2, 10), ready("a", "a-2", 1, 5), ready("a", "a-2", 2, 20)}, "a-1 a-2", 0},
-		{"a pod that never gets the edit, another that reports twice", 3, []report.Event{ready("a", "a-1", 2, 10), ready("a", "a-1", 2, 11), ready("a", "a-2", 2, 20)}, "hotpod exited: 2 of 3 pods ready", 0},
-		{"a late pod is caught up", 2, []report.Event{ready("a", "a-2", 2, 20), slow, ready("a", "a-1", 2, 900)}, "a-2 a-1", 1},
-		{"services on their own iterations", 2, []report.Event{ready("a", "p", 2, 10), ready("b", "p", 8, 20)}, "p p", 0},
-		{"a crash", 2, []report.Event{ready("a", "a-1", 2, 10), crashed}, "crashed ", 0},
-		{"two builds for one edit", 2, []report.Event{ready("a", "a-1", 2, 10), ready("a", "a-2", 3, 20)}, "a: pods ready on iterations 2 and 3", 0},
+		{"every pod once", 3, []report.Event{ready("a", "a-1", 2, 10), ready("a", "a-2", 2, 20), ready("a", "a-3", 2, 30)}, "a-1 a-2 a-3", 0, 0},
+		{"the previous edit's late events do not count", 2, []report.Event{ready("a", "a-1", 1, 5), ready("a", "a-1", 2, 10), ready("a", "a-2", 1, 5), ready("a", "a-2", 2, 20)}, "a-1 a-2", 0, 0},
+		{"a pod that never gets the edit, another that reports twice", 3, []report.Event{ready("a", "a-1", 2, 10), ready("a", "a-1", 2, 11), ready("a", "a-2", 2, 20)}, "hotpod exited: 2 of 3 pods ready", 0, 0},
+		{"a late pod is caught up", 2, []report.Event{ready("a", "a-2", 2, 20), slow, ready("a", "a-1", 2, 900)}, "a-2 a-1", 1, 0},
+		{"services on their own iterations", 2, []report.Event{ready("a", "p", 2, 10), ready("b", "p", 8, 20)}, "p p", 0, 0},
+		{"a crash", 2, []report.Event{ready("a", "a-1", 2, 10), crashed}, "crashed ", 0, 0},
+		{"two builds for one edit", 2, []report.Event{ready("a", "a-1", 2, 10), ready("a", "a-2", 3, 20)}, "a: pods ready on iterations 2 and 3", 0, 0},
+		{"a late second build of the previous edit does not count", 2, []report.Event{rebuilt, ready("a", "a-1", 3, 10), ready("a", "a-2", 3, 20)}, "a-1 a-2", 0, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ch := make(chan report.Event, len(c.events))
@@ -340,8 +352,8 @@ func TestAwaitEdit(t *testing.T) {
 				ch <- e
 			}
 			close(ch)
-			iters := map[string]int{"a": 1, "b": 7}
-			got, late, err := awaitEdit(ch, c.n, iters, time.Minute)
+			at := map[string]reached{"a": {1, "build 1"}, "b": {7, "build 7"}}
+			got, late, err := awaitEdit(ch, c.n, at, time.Minute)
 			if len(late) != c.late {
 				t.Errorf("%d late lines, want %d", len(late), c.late)
 			}
@@ -358,15 +370,15 @@ func TestAwaitEdit(t *testing.T) {
 			if strings.Join(pods, " ") != c.want {
 				t.Fatalf("counted %v, want %s", pods, c.want)
 			}
-			if iters["a"] != 2 {
-				t.Errorf("service a at iteration %d after the edit, want 2", iters["a"])
+			if want := max(c.iter, 2); at["a"] != (reached{want, fmt.Sprint("build ", want)}) {
+				t.Errorf("service a at %+v after the edit, want iteration %d", at["a"], want)
 			}
 		})
 	}
 	t.Run("timeout", func(t *testing.T) {
 		ch := make(chan report.Event, 1)
 		ch <- ready("a", "a-1", 2, 10)
-		_, _, err := awaitEdit(ch, 2, map[string]int{"a": 1}, 10*time.Millisecond)
+		_, _, err := awaitEdit(ch, 2, map[string]reached{"a": {1, "build 1"}}, 10*time.Millisecond)
 		if err == nil || !strings.HasPrefix(err.Error(), "1 of 2 pods ready [a/a-1@2] within 10ms") {
 			t.Fatalf("error %v, want 1 of 2 pods ready within the timeout", err)
 		}
