@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # hack/test.sh — hotpod's whole test suite, as CI runs it:
-#   lint (gofmt, go vet, staticcheck, go mod tidy), unit and integration tests with -race (the fuzz
+#   lint (gofmt, go vet, staticcheck, go mod tidy, the build for macOS), unit and integration tests with -race (the fuzz
 #   seed corpora included; FUZZTIME=60s adds active fuzzing), and the end-to-end tests against the real local cluster
 #   (hack/cluster.sh: brought up if it is not running, and taken down again afterwards).
 # Needs root for the cluster. E2E=0 skips the cluster and the e2e tests.
@@ -26,6 +26,8 @@ unformatted=$(gofmt -l $(git ls-files '*.go'))
 go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 go vet ./...
 "$tools/staticcheck" ./...
+# Developers run the CLI on macOS too (and the agent beside it with --local): it must compile there.
+GOOS=darwin GOARCH=arm64 go build ./...
 
 e2e=${E2E:-1}
 if [[ "$e2e" == 1 ]]; then

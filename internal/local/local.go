@@ -83,10 +83,7 @@ func (a *Agent) start(ctx context.Context, o Options) error {
 	a.cmd.Dir = appDir
 	a.cmd.Env = append(append(os.Environ(), o.Env...), "HOTPOD_TOKEN="+token)
 	a.cmd.Stdout, a.cmd.Stderr = o.Output, o.Output
-	// Its own process group: Ctrl-C reaches hotpod, which then stops the agent in order. Should
-	// hotpod die without that chance (SIGKILL), the kernel sends the agent SIGTERM: nothing is
-	// left running.
-	a.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	a.cmd.SysProcAttr = agentAttr()
 	if err := a.cmd.Start(); err != nil {
 		return fmt.Errorf("start the agent: %w", err)
 	}
