@@ -293,8 +293,10 @@ func writeRecord(binary string, sum delta.Hash) error {
 		err = cerr
 	}
 	if err == nil && exchange(f.Name(), path) == nil {
-		// f's name now holds the previous record.
-		return os.Remove(f.Name())
+		// The record is in place; f's name now holds the previous one, a leftover like any
+		// other (removeLeftovers sweeps it at the next start should this removal fail).
+		os.Remove(f.Name())
+		return nil
 	}
 	if err == nil {
 		err = os.Rename(f.Name(), path)
