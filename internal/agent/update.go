@@ -162,20 +162,20 @@ func isNoSpace(err error) bool {
 //   - A container restart (the agent or the app killed, OOM, a liveness kill) keeps the node's
 //     page cache: the emptyDir holds every byte written, synced or not.
 //   - A node crash or power loss may lose unsynced data: the binary may be empty, short or hold
-//     stale blocks, the exchange (or rename) may be lost, the record may be lost or torn, each independently.
-//     The record holds only the SHA-256 of a binary the agent verified whole, so a binary that
-//     matches it is that binary, whatever else was lost; anything else is not trusted, and the
-//     agent starts the image's binary (Config.Seed) instead. The CLI sees a pod that runs another
-//     binary than the current build and sends the build again.
+//     stale blocks, the exchange (or rename) may be lost, the record may be lost or torn, each
+//     independently. The record holds only the SHA-256 of a binary the agent verified whole, so
+//     a binary that matches it is that binary, whatever else was lost; anything else is not
+//     trusted, and the agent starts the image's binary (Config.Seed) instead. The CLI sees a pod
+//     that runs another binary than the current build and sends the build again.
 //   - A binary an older agent wrote has no record: it is replaced by the image's too. Harmless:
 //     the CLI sends the current build again, as after a crash.
 //
 // The new binary takes the name's place by an exchange where the filesystem can (see
-// exchangeFiles: a rename over the name costs ext4 milliseconds), so the old binary's link is the
-// name the new one was written under; elsewhere by a link to the old binary and a rename. Either link's name
-// is new for each swap (a temporary file's name exists once while it does; the numbers are used
-// once), so a removal still running (removeOld) can never take a newer swap's link, which the
-// rollback needs.
+// exchangeFiles: a rename over the name costs ext4 milliseconds), so the old binary's link is
+// the name the new one was written under; elsewhere by a link to the old binary and a rename.
+// Either link's name is new for each swap (a temporary file's name exists once while it does;
+// the numbers are used once), so a removal still running (removeOld) can never take a newer
+// swap's link, which the rollback needs.
 func (s *Supervisor) swapIn(tmp string, h delta.Header, p agentapi.UpdateParams) (agentapi.UpdateResult, error) {
 	s.swap.Lock()
 	defer s.swap.Unlock()
@@ -271,9 +271,9 @@ func beside(binary, what string) string {
 func recordName(binary string) string { return beside(binary, "sha256") }
 
 // record writes sum as the binary's record (a new file put in the old one's place, exchanged or
-// renamed, not synced: see swapIn). A record that cannot be written is removed, so that a record names the binary that
-// runs or none; either way the next container start replaces an unrecorded binary by the
-// image's, which is safe.
+// renamed, not synced: see swapIn). A record that cannot be written is removed, so that a record
+// names the binary that runs or none; either way the next container start replaces an
+// unrecorded binary by the image's, which is safe.
 func (s *Supervisor) record(sum delta.Hash) {
 	if err := writeRecord(s.cfg.Binary, sum); err != nil {
 		os.Remove(recordName(s.cfg.Binary))
