@@ -61,7 +61,8 @@ func prepare(ctx context.Context, name, repoRoot, tmp string) (*workload, error)
 		if err := writeSources(name, dir); err != nil {
 			return nil, err
 		}
-		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "github.com/hotpod/hotpod/examples/"+strings.TrimSuffix(name, "30"))
+		module := strings.TrimSuffix(name, "30") // drainapp30 is drainapp's module with an asset
+		return newWorkload(name, dir, filepath.Join(dir, "main.go"), "github.com/hotpod/hotpod/examples/"+module)
 	}
 	// A user's main package: edited in place, restored afterwards.
 	abs, err := filepath.Abs(name)
